@@ -140,3 +140,21 @@ def test_seqft_learns_the_toy_stream(toy, tmp_path):
     trainer = ContinualTrainer(toy.tiny_t5(), build_method("seqft"), cfg, evaluate=toy.evaluator(6))
     result = trainer.fit(toy.toy_tasks(n_train=48)[:1])
     assert result.matrix[0][0] == 100.0
+
+
+def test_bf16_and_tensorboard_logging(toy, tmp_path):
+    cfg = _cfg(tmp_path, lr=1e-3, mixed_precision="bf16", log_with=("tensorboard",), log_every=1)
+    trainer = ContinualTrainer(toy.tiny_t5(), build_method("olora"), cfg, evaluate=toy.evaluator(2))
+    result = trainer.fit(toy.toy_tasks(n_train=4)[:1])
+    assert result.matrix[0][0] is not None
+    assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    log_lines = (tmp_path / "train_log.jsonl").read_text().splitlines()
+    assert json.loads(log_lines[0])["train/loss"] > 0
+
+
+def test_resume_refuses_a_different_run(toy, tmp_path):
+    tasks = toy.toy_tasks(n_train=4)
+    ContinualTrainer(toy.tiny_t5(), build_method("inclora"), _cfg(tmp_path)).fit(tasks[:1])
+    other = ContinualTrainer(toy.tiny_t5(), build_method("olora"), _cfg(tmp_path))
+    with pytest.raises(ValueError, match=r"cannot resume.*method 'inclora' != 'olora'"):
+        other.fit(tasks[:1], resume=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedType, set_seed
 from torch import nn
 from tqdm.auto import tqdm
@@ -124,12 +125,21 @@ class ContinualTrainer:
                     continue
             trackers.append(name)
         # Without CUDA, accelerate only joins a multi-process (gloo) group when told cpu=True.
-        return Accelerator(
-            cpu=not torch.cuda.is_available(),
-            mixed_precision=cfg.mixed_precision,
-            log_with=trackers or None,
-            project_dir=str(self.output_dir),
-        )
+        kwargs = {
+            "cpu": not torch.cuda.is_available(),
+            "mixed_precision": cfg.mixed_precision,
+            "log_with": trackers or None,
+            "project_dir": str(self.output_dir),
+        }
+        try:
+            return Accelerator(**kwargs)
+        except ValueError as err:
+            if "already been initialized" not in str(err):
+                raise
+        # A second run in the same process with other settings (another precision): reset the
+        # accelerator's global state but keep the process group (PartialState).
+        AcceleratorState._reset_state(reset_partial_state=False)
+        return Accelerator(**kwargs)
 
     @property
     def is_main(self) -> bool:
