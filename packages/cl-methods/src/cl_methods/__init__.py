@@ -4,6 +4,7 @@ Never imports cl-data or cl-eval: the trainer takes any iterable of tasks and an
 callable.
 """
 
+from .evaluation import GenerationEvaluator
 from .method import Method, MethodConfig, StepInfo, TaskContext
 from .registry import (
     available_methods,
@@ -13,14 +14,21 @@ from .registry import (
     parse_bool,
     register_method,
 )
+from .trainer import ContinualResult, ContinualTrainer, TaskScore, TrainerConfig, TrainTask
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ContinualResult",
+    "ContinualTrainer",
+    "GenerationEvaluator",
     "Method",
     "MethodConfig",
     "StepInfo",
     "TaskContext",
+    "TaskScore",
+    "TrainTask",
+    "TrainerConfig",
     "available_methods",
     "build_method",
     "config_from_dict",

@@ -28,8 +28,9 @@ A method never imports cl-data or cl-eval: tasks reach it as :class:`TaskContext
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -107,6 +108,13 @@ class Method:
     def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
         self.task = task
 
+    def on_task_resume(self, task: TaskContext, model: nn.Module) -> None:
+        """Called instead of :meth:`on_task_start` when a run resumes in the middle of a task,
+        after :meth:`load_state_dict` and before the model's saved weights are loaded back.
+        The default repeats ``on_task_start``; methods whose task start is not idempotent
+        (e.g. snapshotting a teacher) keep what they need in their state and override this."""
+        self.on_task_start(task, model)
+
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """Parameters the optimizer of the current task updates."""
         return [p for p in model.parameters() if p.requires_grad]
@@ -121,14 +129,16 @@ class Method:
         """Return the examples to train on for this task (dataset-level replay adds a buffer)."""
         return data
 
-    def wrap_train_batches(self, task: TaskContext, batches: Iterable[Any]) -> Iterator[Any]:
-        """Wrap the stream of collated training batches (batch-level replay mixes buffer rows)."""
-        return iter(batches)
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
+        """The raw examples of one micro-batch, before collation (batch-level replay adds or
+        swaps in buffer rows here). Must be deterministic given the method's state."""
+        return examples
 
     # -- per step -------------------------------------------------------------------------------
     def forward_loss(self, batch: Any, model: nn.Module) -> tuple[torch.Tensor, Any] | None:
         """Replace the model's own loss: return ``(loss, outputs)``, or None to keep the default
-        ``model(**batch).loss``."""
+        ``model(**batch).loss``. ``model`` is the module to call for training (it may be wrapped
+        by DistributedDataParallel); every other hook receives the unwrapped model."""
         return None
 
     def loss(self, batch: Any, outputs: Any, model: nn.Module) -> torch.Tensor | None:
@@ -147,6 +157,10 @@ class Method:
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
         """Stack adapters, consolidate, fill buffers."""
+
+    def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
+        """Write per-task artifacts (e.g. the task's adapter as safetensors) into ``directory``.
+        Called on the main process after :meth:`on_task_end`."""
 
     # -- evaluation -----------------------------------------------------------------------------
     def eval_model(self, model: nn.Module, task_name: str | None = None) -> nn.Module:

@@ -1,0 +1,66 @@
+"""Shared machinery of the stacked-adapter family (SeqLoRA, IncLoRA, O-LoRA, N-LoRA, MTL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from torch import nn
+
+from ..adapters import (
+    LoRAConfig,
+    append_new_adapters,
+    attach_stacked_lora,
+    freeze_all_but_new_adapters,
+    paper_targets,
+    save_task_adapter,
+    stacked_lora_layers,
+)
+from ..method import Method, MethodConfig, TaskContext
+
+
+@dataclass
+class LoRAMethodConfig(MethodConfig):
+    """targets: module-name suffixes to adapt; empty means the paper's targets for the
+    architecture (T5 ``q``/``v``, LLaMA ``q_proj``/``v_proj``). r=8, alpha=32 (scale 4) and
+    dropout 0.1 are the O-LoRA defaults."""
+
+    targets: tuple[str, ...] = ()
+    r: int = 8
+    alpha: float = 32.0
+    dropout: float = 0.1
+
+
+class StackedAdapterMethod(Method):
+    """Attach stacked adapters at ``prepare``; train only the current adapter; at the end of a
+    task append it to the frozen stack when ``stack_per_task`` is set."""
+
+    config_class: ClassVar[type[MethodConfig]] = LoRAMethodConfig
+    stack_per_task: ClassVar[bool] = True
+    config: LoRAMethodConfig
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        if stacked_lora_layers(model):
+            return model
+        cfg = self.config
+        targets = tuple(cfg.targets) or paper_targets(model)
+        attach_stacked_lora(
+            model, LoRAConfig(targets=targets, r=cfg.r, alpha=cfg.alpha, dropout=cfg.dropout)
+        )
+        freeze_all_but_new_adapters(model)
+        return model
+
+    def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
+        super().on_task_start(task, model)
+        freeze_all_but_new_adapters(model)
+
+    def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
+        if self.stack_per_task:
+            append_new_adapters(model)
+
+    def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
+        layers = stacked_lora_layers(model)
+        stacked = len(next(iter(layers.values())).task_ranks)
+        index = stacked - 1 if self.stack_per_task else None
+        save_task_adapter(model, directory / "adapter.safetensors", task=index, name=task.name)

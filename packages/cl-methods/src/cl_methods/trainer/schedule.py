@@ -1,0 +1,45 @@
+"""Deterministic micro-batch schedule: which examples each process sees at each step.
+
+Each epoch of task ``t`` shuffles the examples with a generator seeded by ``(seed, t, epoch)``,
+cuts them into micro-batches of ``batch_size`` and deals them out so that optimizer step ``s``
+uses global micro-batches ``[s*G*W, (s+1)*G*W)`` (G = grad_accum, W = processes) and process ``r``
+takes slot ``g`` = micro-batch ``s*G*W + g*W + r``. One process with ``grad_accum = G*W`` therefore
+sees exactly the same examples per step as ``W`` processes with ``grad_accum = G``, and a resumed
+run can jump straight to any step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def epoch_permutation(n: int, seed: int, task_index: int, epoch: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, task_index, epoch])
+    return rng.permutation(n)
+
+
+def micro_batches(n: int, batch_size: int, perm: np.ndarray) -> list[np.ndarray]:
+    return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def steps_per_epoch(n: int, batch_size: int, grad_accum: int, world: int) -> int:
+    """Optimizer steps per epoch; the last step may use fewer micro-batches (nothing is dropped)."""
+    if n == 0:
+        return 0
+    return math.ceil(math.ceil(n / batch_size) / (grad_accum * world))
+
+
+def step_slots(
+    batches: list[np.ndarray], step: int, grad_accum: int, world: int, rank: int
+) -> list[np.ndarray | None]:
+    """The ``grad_accum`` micro-batches of this process for one step; None marks an empty slot
+    (the epoch's last step ran out of data), which multi-process runs fill with a zero-weight
+    pass so that every process takes part in the gradient all-reduce."""
+    start = step * grad_accum * world
+    slots: list[np.ndarray | None] = []
+    for g in range(grad_accum):
+        i = start + g * world + rank
+        slots.append(batches[i] if i < len(batches) else None)
+    return slots
