@@ -9,11 +9,12 @@ records (``evidence``, ``task_schematic``, ``object``) and TemporalWiki records
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..errors import DataError
 from .jsonl import iter_jsonl, require_str, write_jsonl
@@ -106,12 +107,13 @@ def ta_pool_from_lama(records: Iterable[LamaCklRecord]) -> list[TAPoolRecord]:
 def split_ta_pool(
     records: Sequence[TAPoolRecord], n_val: int = 16, seed: int = 42
 ) -> tuple[list[TAPoolRecord], list[TAPoolRecord]]:
-    """Seeded hold-out: ``n_val`` records for validation; both parts keep the pool's order."""
+    """Seeded hold-out of ``n_val`` validation records, the same split as the reference's
+    ``datasets.Dataset.train_test_split(test_size=n_val, seed=seed)``: a permutation from
+    ``numpy.random.default_rng(seed)``; validation = its first n_val entries, training = the rest,
+    both in permutation order."""
     if not 0 < n_val < len(records):
         raise ValueError(
             f"n_val={n_val} must be between 1 and the pool size - 1 ({len(records) - 1})"
         )
-    val_idx = set(random.Random(seed).sample(range(len(records)), n_val))
-    train = [r for i, r in enumerate(records) if i not in val_idx]
-    val = [r for i, r in enumerate(records) if i in val_idx]
-    return train, val
+    perm = np.random.default_rng(seed).permutation(len(records)).tolist()
+    return [records[i] for i in perm[n_val:]], [records[i] for i in perm[:n_val]]

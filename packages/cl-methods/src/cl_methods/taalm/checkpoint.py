@@ -25,10 +25,12 @@ def save_train_attention(
     *,
     backbone: str,
     lora: LoraSettings | None,
+    adapter: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``path/train_attention.{safetensors,json}``; ``backbone`` is the hub id or folder
-    the backbone is loaded from. Files are written under temporary names, then renamed."""
+    the backbone is loaded from, ``lora`` the fresh LoRA's settings or ``adapter`` the published
+    adapter phi started from. Files are written under temporary names, then renamed."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -37,6 +39,7 @@ def save_train_attention(
     meta = {
         "backbone": backbone,
         "lora": None if lora is None else lora.to_dict(),
+        "adapter": adapter,
         "hidden_size": phi.head.in_features,
         "trainable": sorted(tensors),
         "extra": extra or {},
@@ -93,7 +96,7 @@ def load_train_attention(
     )
     lm = loader(meta["backbone"])
     lora = None if meta["lora"] is None else LoraSettings.from_dict(meta["lora"])
-    phi = TrainAttention.from_causal_lm(lm, lora=lora)
+    phi = TrainAttention.from_causal_lm(lm, lora=lora, adapter=meta.get("adapter"))
     load_train_attention_weights(phi, path)
     return freeze(phi)
 

@@ -71,8 +71,9 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     mode = resolve_quantization(quantization)
-    kwargs: dict[str, Any] = {"attn_implementation": "eager"}
+    kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": torch.float32}
     if mode == "nf4":
+        kwargs["dtype"] = compute_dtype
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
