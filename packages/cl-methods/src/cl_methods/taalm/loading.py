@@ -45,6 +45,13 @@ def resolve_quantization(quantization: Quantization) -> Literal["nf4", "none"]:
     return quantization
 
 
+def _transformers_at_least(version: str) -> bool:
+    import transformers
+    from packaging.version import Version
+
+    return Version(transformers.__version__) >= Version(version)
+
+
 def keep_fp32_islands(model: nn.Module) -> nn.Module:
     """Norms, embeddings and the LM head in fp32 (spec §2); the rest keeps its compute dtype."""
     for name, module in model.named_modules():
@@ -71,9 +78,11 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     mode = resolve_quantization(quantization)
-    kwargs: dict[str, Any] = {"attn_implementation": "eager", "dtype": torch.float32}
+    # transformers < 4.56 names the load dtype ``torch_dtype``
+    dtype_key = "dtype" if _transformers_at_least("4.56") else "torch_dtype"
+    kwargs: dict[str, Any] = {"attn_implementation": "eager", dtype_key: torch.float32}
     if mode == "nf4":
-        kwargs["dtype"] = compute_dtype
+        kwargs[dtype_key] = compute_dtype
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
