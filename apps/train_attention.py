@@ -2,12 +2,14 @@
 
 Paper setting (``--preset paper``, the defaults): theta = Llama-2-7B and phi = TinyLlama-1.1B-Chat,
 both QLoRA (NF4 base, LoRA r=64, alpha=16, dropout 0.1 on q,k,v,o,gate,up,down) when bitsandbytes
-and a GPU are present, plain LoRA otherwise; phi's head Linear(hidden, 1) with N(0, 0.001^2) weight
-and bias 4.0. 30 epochs over the TA pool, 16 samples per phi step, one dummy and one meta inner
-step, inner and phi learning rates 2e-4 (differentiable AdamW, wd 0.01), evidences truncated to
-512 tokens. 16 pool records (seeded split, seed 42) are held out; every 10 steps phi is validated
-(theta trained from theta0 on them for 4 epochs with phi's weights, then probe accuracy/NLL) and
-saved. The selected checkpoint has the highest validation accuracy (then lower NLL, earlier step).
+and a GPU are present, plain LoRA otherwise, starting from the authors' published adapters
+(``--theta-adapter/--phi-adapter none`` for fresh LoRA); phi's head is Linear(hidden, 1) with
+N(0, 0.001^2) weight and bias 4.0. 30 epochs over the TA pool, 16 samples per phi step, one dummy
+and one meta inner step, inner and phi learning rates 2e-4 (differentiable AdamW, wd 0.01),
+evidences truncated to 512 tokens. 16 pool records (seeded split, seed 42) are held out; every 10
+steps phi is validated (theta trained from theta0 on them for 4 epochs with phi's weights, then
+probe accuracy and NLL) and saved. The selected checkpoint has the highest validation accuracy
+(then the lower NLL, then the earlier step).
 
 The TA pool is not distributed: build it with ``cl_data.ckl.build_lama_ckl`` from LAMA T-REx
 (``train_attention_traindata.jsonl``) and pass it with ``--pool``.
@@ -70,6 +72,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "theta_model": "meta-llama/Llama-2-7b-hf",
         "phi_model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        "theta_adapter": "Anonymous-TAALM/Llama-2-7b",
+        "phi_adapter": "Anonymous-TAALM/Llama-2-1b",
         "epochs": 30,
         "batch_size": 16,
         "inner_lr": 2e-4,
@@ -87,6 +91,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "theta_model": "tiny-random-llama",
         "phi_model": "tiny-random-llama",
+        "theta_adapter": "none",
+        "phi_adapter": "none",
         "epochs": 2,
         "batch_size": 4,
         "inner_lr": 2e-4,
@@ -116,9 +122,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--theta-model", help="hub id or local folder of theta")
     p.add_argument("--phi-model", help="hub id or local folder of phi's backbone")
     p.add_argument(
-        "--theta-adapter", help="published LoRA for theta, e.g. Anonymous-TAALM/Llama-2-7b"
+        "--theta-adapter",
+        help="LoRA adapter theta starts from (hub id or folder; paper: the authors' "
+        "Anonymous-TAALM/Llama-2-7b); 'none' for a fresh LoRA",
     )
-    p.add_argument("--phi-adapter", help="published LoRA for phi, e.g. Anonymous-TAALM/Llama-2-1b")
+    p.add_argument(
+        "--phi-adapter",
+        help="LoRA adapter phi's backbone starts from (paper: Anonymous-TAALM/Llama-2-1b); "
+        "'none' for a fresh LoRA",
+    )
     p.add_argument("--tokenizer", help="tokenizer (default: theta's; phi's must be identical)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="samples per phi step")
@@ -144,6 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    for key in ("theta_adapter", "phi_adapter"):
+        if str(getattr(args, key)).lower() == "none":
+            setattr(args, key, None)
     if args.preset == "paper" and not args.pool:
         p.error(
             "--pool is required: the Train-Attention pool is not distributed; build it from LAMA "

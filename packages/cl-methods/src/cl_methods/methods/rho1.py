@@ -74,6 +74,7 @@ class Rho1(CklMethod):
     ) -> torch.Tensor:
         if self.reference is None:
             raise RuntimeError("rho1.prepare(model) must run before training (it snapshots theta0)")
+        model = getattr(model, "module", model)  # unwrap DDP-style wrappers: names as in prepare
         was_training = model.training
         model.eval()
         try:

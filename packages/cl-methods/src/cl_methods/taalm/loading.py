@@ -18,7 +18,7 @@ class ModelUnavailableError(RuntimeError):
     """A model or tokenizer could not be loaded (offline, gated, or a wrong path)."""
 
 
-def _unavailable(name: str, err: Exception) -> ModelUnavailableError:
+def model_unavailable(name: str, err: Exception) -> ModelUnavailableError:
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     return ModelUnavailableError(
         f"cannot load {name!r}: it is not a local folder and could not be fetched from the "
@@ -94,7 +94,7 @@ def load_causal_lm(
     except (OSError, ValueError) as err:
         if Path(name_or_path).is_dir():
             raise
-        raise _unavailable(name_or_path, err) from err
+        raise model_unavailable(name_or_path, err) from err
     model.config.use_cache = False
     if mode == "nf4":
         keep_fp32_islands(model)
@@ -112,7 +112,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     except (OSError, ValueError) as err:
         if Path(name_or_path).is_dir():
             raise
-        raise _unavailable(name_or_path, err) from err
+        raise model_unavailable(name_or_path, err) from err
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "right"

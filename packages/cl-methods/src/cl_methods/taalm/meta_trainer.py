@@ -166,7 +166,9 @@ class MetaTrainer:
         params = self.phi.trainable_parameters()
         total = {n: torch.zeros_like(p) for n, p in params.items()}
         losses = 0.0
+        # both models in train mode during meta-steps, as in the reference (LoRA dropout, if any)
         self.phi.train()
+        self.theta.train()
         for sample in batch:
             g, loss = meta_gradient(
                 self.phi, params, self.theta, self.theta0, sample, self.config.inner

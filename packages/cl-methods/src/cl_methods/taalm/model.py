@@ -63,11 +63,20 @@ def add_lora(model: nn.Module, settings: LoraSettings) -> nn.Module:
 
 def load_lora_adapter(model: nn.Module, adapter: str) -> nn.Module:
     """Freeze ``model`` and load a published LoRA adapter (hub id or folder) as trainable."""
+    from pathlib import Path
+
     from peft import PeftModel
+
+    from .loading import model_unavailable
 
     for p in model.parameters():
         p.requires_grad_(False)
-    peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    try:
+        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+    except (OSError, ValueError) as err:
+        if Path(adapter).is_dir():
+            raise
+        raise model_unavailable(adapter, err) from err
     for name, p in peft_model.named_parameters():
         p.requires_grad_("lora_" in name)
     return peft_model
