@@ -1,5 +1,31 @@
 """Built-in methods, one file each. Importing this package registers them."""
 
-from . import inclora, mtl, olora, seqft, seqlora
+from . import (  # CKL baselines and TAALM deployment: spec taalm.md
+    ckl_finetune,
+    ckl_oracle,
+    inclora,
+    kadapter,
+    mixreview,
+    mtl,
+    olora,
+    recadam,
+    rho1,
+    seqft,
+    seqlora,
+    taalm,
+)
 
-__all__ = ["inclora", "mtl", "olora", "seqft", "seqlora"]
+__all__ = [
+    "ckl_finetune",
+    "ckl_oracle",
+    "inclora",
+    "kadapter",
+    "mixreview",
+    "mtl",
+    "olora",
+    "recadam",
+    "rho1",
+    "seqft",
+    "seqlora",
+    "taalm",
+]

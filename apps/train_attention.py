@@ -1,0 +1,330 @@
+"""Meta-train a Train-Attention phi for TAALM (Seo et al., NeurIPS 2024), spec ``taalm.md`` §4.
+
+Paper setting (``--preset paper``, the defaults): theta = Llama-2-7B and phi = TinyLlama-1.1B-Chat,
+both QLoRA (NF4 base, LoRA r=64, alpha=16, dropout 0.1 on q,k,v,o,gate,up,down) when bitsandbytes
+and a GPU are present, plain LoRA otherwise, starting from the authors' published adapters
+(``--theta-adapter/--phi-adapter none`` for fresh LoRA); phi's head is Linear(hidden, 1) with
+N(0, 0.001^2) weight and bias 4.0. 30 epochs over the TA pool, 16 samples per phi step, one dummy
+and one meta inner step, inner and phi learning rates 2e-4 (differentiable AdamW, wd 0.01),
+evidences truncated to 512 tokens. 16 pool records (seeded split, seed 42) are held out; every 10
+steps phi is validated (theta trained from theta0 on them for 4 epochs with phi's weights, then
+probe accuracy and NLL) and saved. The selected checkpoint has the highest validation accuracy
+(then the lower NLL, then the earlier step).
+
+The TA pool is not distributed: build it with ``cl_data.ckl.build_lama_ckl`` from LAMA T-REx
+(``train_attention_traindata.jsonl``) and pass it with ``--pool``.
+
+``--preset smoke`` runs offline in a few minutes on CPU: tiny random Llama models (theta hidden 64,
+phi hidden 32, 2 layers), a BPE tokenizer trained on the pool (Llama conventions, no download),
+and a 40-record pool derived from the shared LAMA-ckl files (``cl_data.ckl.smoke_ta_pool``: the
+``invariant_schematic.jsonl`` records whose uuid is not in ``invariant_descriptive.jsonl``, in file
+order, each evidence paired with its schematic probe).
+
+Output folder: ``checkpoints/step_XXXXXX/`` (phi: ``train_attention.safetensors`` + ``.json``),
+``validation_log.json``, ``selected.json``, ``selected/`` (a copy of the chosen checkpoint),
+``config.json`` and ``state.pt`` (a rerun with the same arguments resumes).
+
+    python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl --out runs/ta
+    python apps/train_attention.py --preset smoke --out runs/ta_smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cl_data.ckl import (
+    ObjectNotFoundError,
+    TAPoolRecord,
+    build_smoke_tokenizer,
+    object_target_mask,
+    read_ta_pool,
+    smoke_ta_pool,
+    split_ta_pool,
+    write_ta_pool,
+)
+from cl_methods import parse_bool
+from cl_methods.taalm import (
+    InnerConfig,
+    LoraSettings,
+    MetaSample,
+    MetaTrainConfig,
+    MetaTrainer,
+    ModelUnavailableError,
+    TrainAttention,
+    ValidationConfig,
+    add_lora,
+    check_same_vocabulary,
+    load_causal_lm,
+    load_lora_adapter,
+    load_tokenizer,
+    resolve_quantization,
+    save_train_attention,
+)
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "theta_model": "meta-llama/Llama-2-7b-hf",
+        "phi_model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        "theta_adapter": "Anonymous-TAALM/Llama-2-7b",
+        "phi_adapter": "Anonymous-TAALM/Llama-2-1b",
+        "epochs": 30,
+        "batch_size": 16,
+        "inner_lr": 2e-4,
+        "phi_lr": 2e-4,
+        "weight_decay": 0.01,
+        "eval_every": 10,
+        "val_size": 16,
+        "max_length": 512,
+        "lora_r": 64,
+        "lora_alpha": 16,
+        "lora_dropout": 0.1,
+        "pool_size": None,
+        "threads": None,
+    },
+    "smoke": {
+        "theta_model": "tiny-random-llama",
+        "phi_model": "tiny-random-llama",
+        "theta_adapter": "none",
+        "phi_adapter": "none",
+        "epochs": 2,
+        "batch_size": 4,
+        "inner_lr": 2e-4,
+        "phi_lr": 2e-4,
+        "weight_decay": 0.01,
+        "eval_every": 4,
+        "val_size": 16,
+        "max_length": 64,
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.0,
+        "pool_size": 40,
+        "threads": 1,
+    },
+}
+SMOKE_WIDTH = {"theta": 64, "phi": 32}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
+    p.add_argument("--out", required=True, help="output folder (resumed if it holds state.pt)")
+    p.add_argument("--pool", help="TA pool JSON lines (required for the paper preset)")
+    p.add_argument("--pool-size", type=int, help="smoke: records taken from the shared LAMA-ckl")
+    p.add_argument("--theta-model", help="hub id or local folder of theta")
+    p.add_argument("--phi-model", help="hub id or local folder of phi's backbone")
+    p.add_argument(
+        "--theta-adapter",
+        help="LoRA adapter theta starts from (hub id or folder; paper: the authors' "
+        "Anonymous-TAALM/Llama-2-7b); 'none' for a fresh LoRA",
+    )
+    p.add_argument(
+        "--phi-adapter",
+        help="LoRA adapter phi's backbone starts from (paper: Anonymous-TAALM/Llama-2-1b); "
+        "'none' for a fresh LoRA",
+    )
+    p.add_argument("--tokenizer", help="tokenizer (default: theta's; phi's must be identical)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="samples per phi step")
+    p.add_argument("--inner-lr", type=float)
+    p.add_argument("--phi-lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--eval-every", type=int, help="validate and save every N phi steps")
+    p.add_argument("--val-size", type=int, help="held-out pool records")
+    p.add_argument("--val-seed", type=int, default=42)
+    p.add_argument("--shuffle-seed", type=int, default=1)
+    p.add_argument("--max-length", type=int, help="evidence truncation (tokens)")
+    p.add_argument("--dummy-step", type=parse_bool, default=True)
+    p.add_argument("--lora-r", type=int)
+    p.add_argument("--lora-alpha", type=int)
+    p.add_argument("--lora-dropout", type=float)
+    p.add_argument("--quantization", choices=["auto", "nf4", "none"], default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=int, default=42, help="model initialisation (LoRA, head)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--resume", type=parse_bool, default=True)
+    p.add_argument("--progress", type=parse_bool, default=True)
+    args = p.parse_args(argv)
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("theta_adapter", "phi_adapter"):
+        if str(getattr(args, key)).lower() == "none":
+            setattr(args, key, None)
+    if args.preset == "paper" and not args.pool:
+        p.error(
+            "--pool is required: the Train-Attention pool is not distributed; build it from LAMA "
+            "T-REx with cl_data.ckl.build_lama_ckl (train_attention_traindata.jsonl), or run "
+            "--preset smoke"
+        )
+    return args
+
+
+def tiny_llama(vocab_size: int, width: int, seed: int, tok: Any) -> torch.nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=width,
+        intermediate_size=2 * width,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        attn_implementation="eager",
+        use_cache=False,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def pool_and_tokenizer(args: argparse.Namespace, out: Path) -> tuple[list[TAPoolRecord], Any]:
+    if args.preset == "smoke" and not args.pool:
+        pool = smoke_ta_pool(args.pool_size)
+        write_ta_pool(pool, out / "ta_pool.jsonl")
+    else:
+        pool = None
+    if args.preset == "smoke":
+        texts = [t for r in (pool or []) for t in (r.text, r.probe)]
+        if pool is None:
+            pool = read_ta_pool(args.pool)
+            texts = [t for r in pool for t in (r.text, r.probe)]
+        tok = build_smoke_tokenizer(texts, vocab_size=512)
+        tok.save_pretrained(out / "tokenizer")
+        return pool, tok
+    tok = load_tokenizer(args.tokenizer or args.theta_model)
+    check_same_vocabulary(tok, load_tokenizer(args.phi_model))
+    return read_ta_pool(args.pool, tokenizer=tok), tok
+
+
+def tokenise(records: list[TAPoolRecord], tok: Any, max_length: int) -> list[MetaSample]:
+    out = []
+    for i, r in enumerate(records):
+        doc = tok(r.text, truncation=True, max_length=max_length)["input_ids"]
+        probe = tok(r.probe)["input_ids"]
+        try:
+            mask = object_target_mask(tok, probe, r.object, r.probe)
+        except ObjectNotFoundError as err:
+            raise SystemExit(f"TA pool record {i} ({r.uuid or r.probe!r}): {err}") from err
+        out.append(
+            MetaSample(
+                torch.tensor(doc), torch.tensor(probe), torch.tensor(mask, dtype=torch.float32)
+            )
+        )
+    return out
+
+
+def build_models(
+    args: argparse.Namespace, tok: Any, out: Path, device: torch.device
+) -> tuple[TrainAttention, torch.nn.Module, LoraSettings, str]:
+    lora = LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout)
+    if args.preset == "smoke" and args.theta_model == PRESETS["smoke"]["theta_model"]:
+        paths = {}
+        for role, seed in (("theta", args.seed), ("phi", args.seed + 1)):
+            model = tiny_llama(len(tok), SMOKE_WIDTH[role], seed, tok)
+            paths[role] = str((out / "models" / role).resolve())
+            model.save_pretrained(paths[role])
+        theta_name, phi_name = paths["theta"], paths["phi"]
+    else:
+        theta_name, phi_name = args.theta_model, args.phi_model
+    mode = resolve_quantization(args.quantization)
+    theta_lm = load_causal_lm(theta_name, quantization=mode, device=device)
+    phi_lm = load_causal_lm(phi_name, quantization=mode, compute_dtype=torch.float32, device=device)
+    torch.manual_seed(args.seed)
+    theta = (
+        load_lora_adapter(theta_lm, args.theta_adapter)
+        if args.theta_adapter
+        else add_lora(theta_lm, lora)
+    )
+    phi = TrainAttention.from_causal_lm(
+        phi_lm, lora=None if args.phi_adapter else lora, adapter=args.phi_adapter
+    )
+    return phi.to(device), theta, lora, phi_name
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(args.device)
+    try:
+        pool, tok = pool_and_tokenizer(args, out)
+        train_records, val_records = split_ta_pool(pool, args.val_size, args.val_seed)
+        train = tokenise(train_records, tok, args.max_length)
+        val = tokenise(val_records, tok, args.max_length)
+        phi, theta, lora, phi_name = build_models(args, tok, out, device)
+    except ModelUnavailableError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    config = MetaTrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        phi_lr=args.phi_lr,
+        phi_weight_decay=args.weight_decay,
+        eval_every=args.eval_every,
+        shuffle_seed=args.shuffle_seed,
+        pad_token_id=tok.pad_token_id,
+        inner=InnerConfig(
+            lr=args.inner_lr, weight_decay=args.weight_decay, dummy_step=args.dummy_step
+        ),
+        validation=ValidationConfig(seed=args.val_seed),
+    )
+    run_info = {
+        "args": vars(args),
+        "phi_backbone": phi_name,
+        "train_records": len(train),
+        "val_records": len(val),
+        "meta_train_config": config.to_dict(),
+    }
+    (out / "config.json").write_text(json.dumps(run_info, indent=2, default=str))
+
+    def save_phi(model: TrainAttention, folder: Path) -> None:
+        save_train_attention(
+            model,
+            folder,
+            backbone=phi_name,
+            lora=None if args.phi_adapter else lora,
+            adapter=args.phi_adapter,
+            extra={
+                "tokenizer": str((out / "tokenizer").resolve())
+                if args.preset == "smoke"
+                else (args.tokenizer or args.theta_model)
+            },
+        )
+
+    trainer = MetaTrainer(
+        phi, theta, train, val, config, out, save_phi=save_phi, progress=args.progress
+    )
+    result = trainer.run(resume=args.resume)
+    selected = result["selected"]
+    if selected is not None:
+        target = out / "selected"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(selected["checkpoint"], target)
+        print(
+            f"selected step {selected['step']}: validation acc {selected['acc']:.4f}, "
+            f"nll {selected['nll']:.4f} -> {target}"
+        )
+    print(json.dumps({"steps": result["steps"], "validations": len(result["log"])}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

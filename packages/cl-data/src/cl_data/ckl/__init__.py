@@ -1,0 +1,88 @@
+"""Continual knowledge learning data: LAMA-ckl, TemporalWiki and Train-Attention pools (TAALM)."""
+
+from .build import (
+    INVARIANT_RELATIONS,
+    VARIANT_RELATIONS,
+    LamaCklSplits,
+    Relation,
+    build_lama_ckl,
+    candidate_records,
+    read_relations,
+    score_records,
+    select_lama_ckl,
+)
+from .lama import (
+    LAMA_CKL_FILES,
+    LamaCkl,
+    LamaCklRecord,
+    load_lama_ckl,
+    read_lama_ckl_file,
+    write_lama_ckl_file,
+)
+from .object_finder import (
+    ObjectNotFoundError,
+    ObjectSpan,
+    locate_object,
+    object_target_mask,
+    object_token_variants,
+)
+from .probes import SCHEMATIC_TEMPLATE, descriptive_probe, schematic_probe
+from .smoke import build_smoke_tokenizer, smoke_ta_pool
+from .ta_pool import TAPoolRecord, read_ta_pool, split_ta_pool, ta_pool_from_lama, write_ta_pool
+from .temporalwiki import (
+    TWIKI_DIFFSETS,
+    TWIKI_PERIODS,
+    TwikiProbe,
+    filter_diffset_csv,
+    filter_diffset_rows,
+    keep_diffset_text,
+    load_twiki_probes,
+    pair_documents_with_triples,
+    read_documents,
+    read_twiki_probes,
+    write_filtered_diffset,
+)
+
+__all__ = [
+    "INVARIANT_RELATIONS",
+    "LAMA_CKL_FILES",
+    "SCHEMATIC_TEMPLATE",
+    "TWIKI_DIFFSETS",
+    "TWIKI_PERIODS",
+    "VARIANT_RELATIONS",
+    "LamaCkl",
+    "LamaCklRecord",
+    "LamaCklSplits",
+    "ObjectNotFoundError",
+    "ObjectSpan",
+    "Relation",
+    "TAPoolRecord",
+    "TwikiProbe",
+    "build_lama_ckl",
+    "build_smoke_tokenizer",
+    "candidate_records",
+    "descriptive_probe",
+    "filter_diffset_csv",
+    "filter_diffset_rows",
+    "keep_diffset_text",
+    "load_lama_ckl",
+    "load_twiki_probes",
+    "locate_object",
+    "object_target_mask",
+    "object_token_variants",
+    "pair_documents_with_triples",
+    "read_documents",
+    "read_lama_ckl_file",
+    "read_relations",
+    "read_ta_pool",
+    "read_twiki_probes",
+    "schematic_probe",
+    "score_records",
+    "select_lama_ckl",
+    "smoke_ta_pool",
+    "split_ta_pool",
+    "ta_pool_from_lama",
+    "write_filtered_diffset",
+    "write_lama_ckl_file",
+    "write_ta_pool",
+]
