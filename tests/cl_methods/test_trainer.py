@@ -158,3 +158,27 @@ def test_resume_refuses_a_different_run(toy, tmp_path):
     other = ContinualTrainer(toy.tiny_t5(), build_method("olora"), _cfg(tmp_path))
     with pytest.raises(ValueError, match=r"cannot resume.*method 'inclora' != 'olora'"):
         other.fit(tasks[:1], resume=True)
+
+
+class _CountingEval:
+    """Scores a task by how many times it was evaluated; reports an extra value."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, model, task, accelerator):
+        from cl_methods import TaskScore
+
+        self.calls += 1
+        return TaskScore(score=float(self.calls), extra={"nll": 10.0 - self.calls})
+
+
+def test_epoch_evaluations_keep_extras(tmp_path):
+    task = TrainTask("t", train=[1.0, 2.0], collate=_collate)
+    cfg = _cfg(tmp_path, epochs=3, batch_size=2, eval_every_epoch=True, eval_before_training=True)
+    result = ContinualTrainer(_Scalar(), _SGDPenalty(), cfg, evaluate=_CountingEval()).fit([task])
+    epochs = [(e["task"], e["epoch"]) for e in result.epoch_scores]
+    assert epochs == [(-1, 0), (0, 1), (0, 2), (0, 3)]
+    assert result.epoch_scores[0]["scores"]["t"] == {"score": 1.0, "nll": 9.0}
+    assert result.epoch_scores[-1]["scores"]["t"]["nll"] == 6.0
+    assert result.baseline == [1.0] and result.matrix[0][0] == 5.0

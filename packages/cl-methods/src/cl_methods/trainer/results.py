@@ -33,7 +33,9 @@ class ContinualResult:
 
     ``matrix[i][j]`` is the score on task j after training task i (None where not evaluated);
     ``baseline[j]`` the untrained model's score when ``eval_before_training`` was on;
-    ``epoch_scores`` holds per-epoch evaluations (task index, epoch, {task: score}).
+    ``epoch_scores`` holds per-epoch evaluations ``{"task": i, "epoch": e, "scores": {name:
+    {"score": ..., **extra}}}``; the evaluation before training (``eval_before_training``) is
+    recorded with ``task = -1`` and ``epoch = 0``.
     """
 
     task_names: list[str]

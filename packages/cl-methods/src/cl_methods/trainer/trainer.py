@@ -345,6 +345,7 @@ class ContinualTrainer:
             raise ValueError(f"task names must be unique, got {names}")
         self._joint = bool(getattr(method, "joint_training", False))
         train_tasks = [self._joint_task(tasks)] if self._joint else tasks
+        self._tasks_for_eval = tasks
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
         set_seed(cfg.seed)
@@ -378,7 +379,17 @@ class ContinualTrainer:
         acc.init_trackers("continual", config=_flat_config(cfg, method))
 
         if cfg.eval_before_training and not self._pos.baseline_done:
-            result.baseline = [self._evaluate(t).score for t in tasks]
+            baseline = [self._evaluate(t) for t in tasks]
+            result.baseline = [b.score for b in baseline]
+            result.epoch_scores.append(
+                {
+                    "task": -1,
+                    "epoch": 0,
+                    "scores": {
+                        t.name: {"score": b.score, **b.extra} for t, b in zip(tasks, baseline)
+                    },
+                }
+            )
             self._pos.baseline_done = True
 
         first = self._pos.task + (1 if self._pos.status == "task_done" else 0)
@@ -596,9 +607,13 @@ class ContinualTrainer:
                 fh.write(json.dumps(line) + "\n")
 
     def _eval_epoch(self, result: ContinualResult, index: int, epoch: int) -> None:
+        """Per-epoch evaluation of the seen tasks (all with eval_future): score and extras."""
         tasks = self._tasks_for_eval
         cols = range(len(tasks)) if self.config.eval_future else range(index + 1)
-        scores = {tasks[j].name: self._evaluate(tasks[j]).score for j in cols}
+        scores = {}
+        for j in cols:
+            score = self._evaluate(tasks[j])
+            scores[tasks[j].name] = {"score": score.score, **score.extra}
         result.epoch_scores.append({"task": index, "epoch": epoch, "scores": scores})
 
     def _maybe_kill(self) -> None:
