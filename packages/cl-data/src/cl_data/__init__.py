@@ -10,7 +10,8 @@ for task in stream:
     gen_batches = encoder.generation_batches(task.prompted("test"), batch_size=32)
 """
 
-from cl_data.batching import IGNORE_INDEX, GenerationBatch
+from typing import TYPE_CHECKING, Any
+
 from cl_data.benchmark import (
     DATASETS,
     UNLABELLED,
@@ -19,8 +20,6 @@ from cl_data.benchmark import (
     load_stream,
     load_task,
 )
-from cl_data.byte_tokenizer import byte_level_tokenizer
-from cl_data.causal_lm import CausalLMEncoder
 from cl_data.errors import DataError, DataWarning
 from cl_data.export import export_stream
 from cl_data.long_sequence import (
@@ -48,11 +47,37 @@ from cl_data.prompts import (
     instruct_source,
 )
 from cl_data.sampling import subsample_task
-from cl_data.seq2seq import Seq2SeqEncoder
 from cl_data.synthetic import SYNTHETIC_TASKS, synthetic_stream, synthetic_task
 from cl_data.task import SPLITS, Example, Prompted, Task, TaskStream
 
+if TYPE_CHECKING:
+    from cl_data.batching import IGNORE_INDEX, GenerationBatch
+    from cl_data.byte_tokenizer import byte_level_tokenizer
+    from cl_data.causal_lm import CausalLMEncoder
+    from cl_data.seq2seq import Seq2SeqEncoder
+
 __version__ = "0.1.0"
+
+# Names that need torch or transformers, imported on first use so that `import cl_data` and the
+# `cl-data` command stay light.
+_LAZY = {
+    "IGNORE_INDEX": "cl_data.batching",
+    "GenerationBatch": "cl_data.batching",
+    "byte_level_tokenizer": "cl_data.byte_tokenizer",
+    "CausalLMEncoder": "cl_data.causal_lm",
+    "Seq2SeqEncoder": "cl_data.seq2seq",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cl_data' has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",
