@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import datasets
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
-Split = Literal["train", "dev", "test"]
 Template = Literal["default", "alpaca"]
 TaskFormat = Literal["benchmark", "instruct"]
 
