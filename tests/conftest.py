@@ -15,7 +15,7 @@ def shared_data_dir() -> Path:
     return Path(os.environ.get("CL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared benchmark data folder; skips the test (with the reason) when it is absent."""
     path = shared_data_dir()

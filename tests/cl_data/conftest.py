@@ -7,17 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cl_data.paths import shared_data_root
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared data folder ($CL_SHARED_DATA); skips when it is absent."""
-    root = shared_data_root()
-    if not root.is_dir():
-        pytest.skip(f"shared data not found at {root} (set CL_SHARED_DATA)")
-    return root
-
 
 @pytest.fixture(scope="session")
 def benchmark_dir(shared_data: Path) -> Path:
