@@ -139,9 +139,10 @@ def _lama_examples(
     oracle: bool,
     limit: int | None,
     strict: bool,
+    max_length: int,
 ) -> tuple[list[dict[str, Any]], list[LamaCklRecord]]:
     """TO-LEARN training examples; outside ``strict`` mode only records whose probe (and, for the
-    oracle, evidence) the tokenizer can locate the object in."""
+    oracle, truncated evidence) the tokenizer can locate the object in."""
     examples, kept = [], []
     for r in records:
         if limit is not None and len(kept) >= limit:
@@ -150,7 +151,8 @@ def _lama_examples(
             try:
                 object_target_mask(tok, tok(r.probe(probe))["input_ids"], r.object)
                 if oracle:
-                    object_target_mask(tok, tok(r.evidence)["input_ids"], r.object)
+                    ids = tok(r.evidence, truncation=True, max_length=max_length)["input_ids"]
+                    object_target_mask(tok, ids, r.object)
             except ObjectNotFoundError:
                 continue
         examples.append({"text": r.evidence, "object": r.object, "id": r.uuid})
@@ -179,7 +181,7 @@ def lama_ckl(
     to_learn_name, nf_name = LAMA_FILES[probe]
     to_learn = read_lama_ckl_file(folder / to_learn_name, invariant=False)
     nf = read_lama_ckl_file(folder / nf_name, invariant=True)
-    examples, kept = _lama_examples(to_learn, tok, probe, oracle, limit_train, strict)
+    examples, kept = _lama_examples(to_learn, tok, probe, oracle, limit_train, strict, max_length)
     collate = Collator(tok, max_length, object_mask=oracle)
     if oracle:
         check_oracle_examples(examples, collate)

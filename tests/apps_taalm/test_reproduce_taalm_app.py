@@ -208,3 +208,37 @@ def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys
     assert reproduce.main([*argv, "--resume", "--lr", "0.5"]) == 2
     assert "other settings (lr" in capsys.readouterr().err
     assert reproduce.main([*argv, "--resume"]) == 0  # finished: nothing left to train
+
+
+@pytest.fixture(scope="module")
+def phi_checkpoint(app, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ta")
+    fast = ["--pool-size", "12", "--val-size", "4", "--epochs", "1", "--eval-every", "2"]
+    assert app.main(["--preset", "smoke", "--out", str(out), "--progress", "false", *fast]) == 0
+    return str(out / "selected")
+
+
+LAMA_METHODS = ["finetune", "oracle", "kadapter", "recadam", "mixreview", "rho1", "taalm"]
+LAMA_METHODS += ["taalm+kadapter+mixreview+recadam", "taalm+rho1"]
+TWIKI_METHODS = ["finetune", "kadapter", "mixreview", "rho1", "taalm+recadam", "taalm+kadapter"]
+EVERY_METHOD = [("lama-ckl", m) for m in LAMA_METHODS]
+EVERY_METHOD += [("temporalwiki", m) for m in TWIKI_METHODS]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("benchmark", "method"), EVERY_METHOD)
+def test_every_method_runs_the_smoke_preset(
+    reproduce, taalm_data, tmp_path, phi_checkpoint, benchmark, method
+):
+    argv = [*QUICK, "--benchmark", benchmark, "--method", method]
+    if method.startswith("taalm"):
+        argv += ["--phi-checkpoint", phi_checkpoint]
+    results = _run(reproduce, tmp_path / "run", *argv)
+    extra = results["extra"]
+    if benchmark == "lama-ckl":
+        assert len(extra["epochs"]) == 4  # the smoke preset: 3 epochs, evaluated from epoch 0
+        assert 0 <= extra["summary"]["top_acc"] <= 1
+    else:
+        assert len(extra["periods"]) == 3
+    for row in extra.get("epochs", extra.get("periods")):
+        assert all(v == v for v in row.values() if isinstance(v, float))  # no NaN
