@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from taalm_app.data import (
     RecipeError,
     lama_ckl,
@@ -365,16 +366,20 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "(it needs train_attention.json and train_attention.safetensors, as written by "
             "apps/train_attention.py)"
         )
-    check_resume(args, out)
     cfg = trainer_config(args, out)
     data_dir = Path(args.data_dir) if args.data_dir else shared_data_root() / "taalm"
     smoke = args.preset == "smoke"
-    tok = resolve_tokenizer(args, out, lambda: smoke_texts(data_dir, args.limit_probes or 16))
-    model_name = args.model
-    if smoke and model_name == PRESETS["smoke"][args.benchmark]["model"]:
-        model_name = smoke_model(
-            tok, out / "models" / "theta", args.smoke_layers, args.smoke_width, args.seed
-        )
+    # under `accelerate launch`, the main process writes the run's files first, then the others
+    # find and read them
+    state = PartialState(cpu=not torch.cuda.is_available())
+    with state.main_process_first():
+        check_resume(args, out)
+        tok = resolve_tokenizer(args, out, lambda: smoke_texts(data_dir, args.limit_probes or 16))
+        model_name = args.model
+        if smoke and model_name == PRESETS["smoke"][args.benchmark]["model"]:
+            model_name = smoke_model(
+                tok, out / "models" / "theta", args.smoke_layers, args.smoke_width, args.seed
+            )
     common = {
         "max_length": args.max_length,
         "mixreview": "mixreview" in parts,
@@ -410,7 +415,14 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "theta": model_name,
         "tasks": [task_info(t) for t in tasks],
     }
-    return write_ckl_report(result, out, benchmark=args.benchmark, label=args.method, config=config)
+    return write_ckl_report(
+        result,
+        out,
+        benchmark=args.benchmark,
+        label=args.method,
+        config=config,
+        write=state.is_main_process,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelUnavailableError, RecipeError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(printed["table"])
-    print(f"results: {out / 'results.json'}, {out / 'results.md'}")
+    if PartialState().is_main_process:
+        print(printed["table"])
+        print(f"results: {out / 'results.json'}, {out / 'results.md'}")
     return 0
 
 

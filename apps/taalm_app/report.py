@@ -109,14 +109,20 @@ def _nll_matrix_markdown(rows: list[dict[str, Any]], names: list[str]) -> str:
 
 
 def write_ckl_report(
-    result: Any, out: Path, *, benchmark: str, label: str, config: dict[str, Any]
+    result: Any,
+    out: Path,
+    *,
+    benchmark: str,
+    label: str,
+    config: dict[str, Any],
+    write: bool = True,
 ) -> dict[str, Any]:
-    """Write the files and return the summary that is also printed."""
+    """Write the files (``write``: on the main process only) and return the summary that is
+    also printed."""
     if benchmark == "lama-ckl":
         rows = lama_epochs(result)
         summary = lama_summary(rows)
         extra = {"benchmark": benchmark, "method": label, "summary": summary, "epochs": rows}
-        _jsonl(out / "epochs.jsonl", rows)
         table = format_ckl_table({label: summary})
         curve = [
             "| Epoch | TO-LEARN acc | TO-LEARN NLL | NF acc | NF NLL |",
@@ -140,7 +146,6 @@ def write_ckl_report(
         rows = twiki_rows(result)
         periods = twiki_periods(result, rows)
         extra = {"benchmark": benchmark, "method": label, "periods": periods, "evaluations": rows}
-        _jsonl(out / "periods.jsonl", rows)
         table = format_twiki_table({label: periods})
         body = [
             f"# TemporalWiki: {label}\n",
@@ -157,7 +162,9 @@ def write_ckl_report(
         "Primary accuracy in % (LAMA-ckl: TO-LEARN; TemporalWiki: changed probes).\n",
         matrix_markdown(matrix) + "\n",
     ]
-    results = make_results(matrix, config=config, name=label, extra=extra)
-    write_results(results, out / "results.json")
-    atomic_write_text(out / "results.md", "\n".join(body))
+    if write:
+        _jsonl(out / ("epochs.jsonl" if benchmark == "lama-ckl" else "periods.jsonl"), rows)
+        results = make_results(matrix, config=config, name=label, extra=extra)
+        write_results(results, out / "results.json")
+        atomic_write_text(out / "results.md", "\n".join(body))
     return printed

@@ -242,3 +242,26 @@ def test_every_method_runs_the_smoke_preset(
         assert len(extra["periods"]) == 3
     for row in extra.get("epochs", extra.get("periods")):
         assert all(v == v for v in row.values() if isinstance(v, float))  # no NaN
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_gloo_processes_match_one_process(reproduce, taalm_data, tmp_path, apps_dir):
+    """Mix-review's replay blocks and the evaluator's gathered probes are split over processes:
+    two processes reproduce the one-process run (same global batch) exactly on CPU."""
+    argv = [*LAMA_QUICK, "--method", "mixreview", "--threads", "1"]
+    one = tmp_path / "one"
+    _run(reproduce, one, *argv)
+    two = tmp_path / "two"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launch += ["--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
+    launch += ["--dynamo_backend", "no", "--main_process_port", "29541"]
+    cmd = [*launch, str(apps_dir / "reproduce_taalm.py"), *argv, "--output-dir", str(two)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop(KILL_ENV, None)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("| mixreview |") == 1  # only the main process reports
+    config = json.loads((two / "results.json").read_text())["config"]["trainer"]
+    assert config["grad_accum"] == 1 and config["batch_size"] == 2  # x 2 processes = 4 per step
+    assert _epochs(two) == _epochs(one)
