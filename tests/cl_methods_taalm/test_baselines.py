@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 
-from cl_methods import TaskContext, build_method, config_from_dict, parse_bool
+from cl_methods import build_method, config_from_dict, parse_bool
 from cl_methods.methods.ckl_finetune import CklFinetune
 from cl_methods.methods.kadapter import KAdapterLM
 from cl_methods.methods.recadam import RecAdam, RecAdamConfig, anneal_lambda, recadam_param_groups
@@ -174,52 +173,3 @@ def test_kadapter_has_no_fixed_dtype(tiny_llama):
     ids = torch.randint(0, 64, (1, 6))
     out = model(input_ids=ids)
     assert out.logits.dtype == torch.float64 and out.logits.shape == (1, 6, 64)
-
-
-# -- Mix-review -------------------------------------------------------------------------------
-def _collate(records):
-    seqs = [torch.tensor(r["ids"]) for r in records]
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), width, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = s
-        mask[i, : len(s)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
-
-
-def test_mixreview_batches_have_n_plus_floor_nr_documents(tmp_path):
-    replay = [{"ids": [1] + [10 + i] * (3 + i % 4)} for i in range(5)]
-    files = []
-    for k in range(2):
-        path = tmp_path / f"replay_{k}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in replay[k * 3 : k * 3 + 3]))
-        files.append(str(path))
-    (tmp_path / "not_listed.jsonl").write_text(json.dumps({"ids": [1, 99]}) + "\n")
-    train = [_collate([{"ids": [1, 2, 3]}] * n) for n in (4, 3, 1)]
-    for ratio, expected in ((1.0, [8, 6, 2]), (0.5, [6, 4, 1])):
-        method = build_method("mixreview", {"replay_files": ",".join(files), "replay_ratio": ratio})
-        task = TaskContext(index=0, name="period", collate=_collate)
-        method.on_task_start(task, None)
-        batches = list(method.wrap_train_batches(task, train))
-        assert [b["input_ids"].shape[0] for b in batches] == expected
-        seen = {int(x) for b in batches for x in b["input_ids"][:, 1]}
-        assert 99 not in seen  # only the listed files (D6)
-        b0 = batches[0]
-        assert b0["input_ids"].shape[1] > 3 and (b0["input_ids"][:4, 3:] == 0).all()  # padded
-        assert torch.equal(b0["attention_mask"].sum(1)[:4], torch.full((4,), 3))
-
-
-def test_mixreview_cycles_and_reseeds_each_task(tmp_path):
-    path = tmp_path / "replay.jsonl"
-    path.write_text("".join(json.dumps({"ids": [1, 10 + i]}) + "\n" for i in range(3)))
-    method = build_method("mixreview", {"replay_files": str(path)})
-    train = [_collate([{"ids": [1, 2]}] * 2)] * 3
-    orders = []
-    for index in range(2):
-        task = TaskContext(index=index, name=f"p{index}", collate=_collate)
-        method.on_task_start(task, None)
-        batches = list(method.wrap_train_batches(task, train))
-        orders.append([int(b["input_ids"][i, 1]) for b in batches for i in (2, 3)])
-    assert orders[0] == orders[1]  # reseeded at every period
-    assert sorted(orders[0][:3]) == [10, 11, 12] and sorted(orders[0][3:6]) == [10, 11, 12]

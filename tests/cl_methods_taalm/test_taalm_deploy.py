@@ -113,7 +113,8 @@ def test_taalm_with_kadapter_recadam_and_mixreview(trained_phi, tiny_llama, tmp_
     params = method.trainable_parameters(model)
     opt = method.configure_optimizer(params, lambda ps: torch.optim.AdamW(ps, lr=1e-4))
     assert isinstance(opt, RecAdam)
-    (batch,) = list(method.wrap_train_batches(task, [_batch()]))
+    rows = method.batch_examples(task, [{"ids": [1, 3, 4, 2]}, {"ids": [1, 6, 8, 2]}])
+    batch = collate(rows)
     assert batch["input_ids"].shape[0] == 4  # 2 documents + 2 replay documents
     loss, out = method.forward_loss(batch, model)
     with torch.no_grad():

@@ -24,3 +24,7 @@ class DataError(ValueError):
                 where += f", row {row}"
             where += ": "
         super().__init__(f"{where}{message}")
+
+
+class DataWarning(UserWarning):
+    """A quirk of the data that is kept on purpose (e.g. MNLI test rows labelled `-`)."""

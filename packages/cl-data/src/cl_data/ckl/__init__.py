@@ -11,6 +11,7 @@ from .build import (
     score_records,
     select_lama_ckl,
 )
+from .documents import DocumentFiles, load_twiki_diffset, twiki_diffset_candidates
 from .lama import (
     LAMA_CKL_FILES,
     LamaCkl,
@@ -27,7 +28,12 @@ from .object_finder import (
     object_token_variants,
 )
 from .probes import SCHEMATIC_TEMPLATE, descriptive_probe, schematic_probe
-from .smoke import build_smoke_tokenizer, smoke_ta_pool
+from .smoke import (
+    build_smoke_tokenizer,
+    smoke_ta_pool,
+    smoke_twiki_diffsets,
+    smoke_twiki_replay,
+)
 from .ta_pool import TAPoolRecord, read_ta_pool, split_ta_pool, ta_pool_from_lama, write_ta_pool
 from .temporalwiki import (
     TWIKI_DIFFSETS,
@@ -50,6 +56,7 @@ __all__ = [
     "TWIKI_DIFFSETS",
     "TWIKI_PERIODS",
     "VARIANT_RELATIONS",
+    "DocumentFiles",
     "LamaCkl",
     "LamaCklRecord",
     "LamaCklSplits",
@@ -66,6 +73,7 @@ __all__ = [
     "filter_diffset_rows",
     "keep_diffset_text",
     "load_lama_ckl",
+    "load_twiki_diffset",
     "load_twiki_probes",
     "locate_object",
     "object_target_mask",
@@ -80,8 +88,11 @@ __all__ = [
     "score_records",
     "select_lama_ckl",
     "smoke_ta_pool",
+    "smoke_twiki_diffsets",
+    "smoke_twiki_replay",
     "split_ta_pool",
     "ta_pool_from_lama",
+    "twiki_diffset_candidates",
     "write_filtered_diffset",
     "write_lama_ckl_file",
     "write_ta_pool",

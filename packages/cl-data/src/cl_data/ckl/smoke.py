@@ -1,5 +1,6 @@
-"""Offline stand-ins for smoke runs and tests: a Llama-like BPE tokenizer trained on the fly, and
-a small Train-Attention pool derived from the shared LAMA-ckl files.
+"""Offline stand-ins for smoke runs and tests: a Llama-like BPE tokenizer trained on the fly, a
+small Train-Attention pool derived from the shared LAMA-ckl files, and TemporalWiki training
+diffsets and a Mix-review replay set built from the shared TemporalWiki probe files.
 
 The real TA pool is not distributed. The smoke pool takes, in file order, the records of
 ``invariant_schematic.jsonl`` whose uuid is not in ``invariant_descriptive.jsonl`` (so it is
@@ -15,6 +16,13 @@ from typing import Any
 
 from .lama import lama_ckl_dir, read_lama_ckl_file
 from .ta_pool import TAPoolRecord, ta_pool_from_lama
+from .temporalwiki import (
+    TWIKI_DIFFSETS,
+    TWIKI_PERIODS,
+    TwikiProbe,
+    keep_diffset_text,
+    load_twiki_probes,
+)
 
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 
@@ -56,3 +64,45 @@ def smoke_ta_pool(size: int = 40, root: str | os.PathLike[str] | None = None) ->
     if len(chosen) < size:
         raise ValueError(f"only {len(chosen)} records available for a smoke pool of {size}")
     return ta_pool_from_lama(chosen)
+
+
+def _fact_documents(probes: list[TwikiProbe], facts_per_doc: int) -> list[dict[str, str]]:
+    docs = []
+    for k in range(0, len(probes) - facts_per_doc + 1, facts_per_doc):
+        group = probes[k : k + facts_per_doc]
+        text = " ".join(f"{p.subject} , {p.relation} , {p.object} ." for p in group)
+        if keep_diffset_text(text):
+            docs.append({"text": text})
+    return docs
+
+
+def smoke_twiki_diffsets(
+    n_docs: int = 16, facts_per_doc: int = 3, root: str | os.PathLike[str] | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Stand-ins for the TWiki training diffsets (not distributed), built from the shared
+    TemporalWiki probe files: diffset i holds ``n_docs`` documents, each the plain statements
+    ``"subject , relation , object ."`` of ``facts_per_doc`` consecutive *changed* probes of
+    period i (file order), kept only when they pass the diffset filter. They are not Wikipedia
+    text: they only let the pipeline run offline."""
+    out = {}
+    for period, diffset in zip(TWIKI_PERIODS, TWIKI_DIFFSETS):
+        probes = load_twiki_probes(period, "changed", root)
+        docs = _fact_documents(probes[: 2 * n_docs * facts_per_doc], facts_per_doc)[:n_docs]
+        if len(docs) < n_docs:
+            raise ValueError(f"only {len(docs)} smoke documents for diffset {diffset}")
+        out[diffset] = docs
+    return out
+
+
+def smoke_twiki_replay(
+    n_docs: int = 16, facts_per_doc: int = 3, root: str | os.PathLike[str] | None = None
+) -> list[dict[str, str]]:
+    """Stand-in for the Aug-2021 Wikipedia snapshot of Mix-review (not distributed): documents
+    built as in :func:`smoke_twiki_diffsets` from the *last* unchanged probes of the first period
+    (facts that held before the periods; disjoint from the first probes the smoke run evaluates)."""
+    probes = load_twiki_probes(TWIKI_PERIODS[0], "unchanged", root)
+    tail = probes[-2 * n_docs * facts_per_doc :]
+    docs = _fact_documents(tail, facts_per_doc)[:n_docs]
+    if len(docs) < n_docs:
+        raise ValueError(f"only {len(docs)} smoke replay documents")
+    return docs

@@ -1,30 +1,35 @@
 """Mix-review for CKL (spec §9, decision D6).
 
-Each micro-batch holds its n training documents plus floor(n * r) replay documents (r = 1). Replay
-records come from an explicit list of JSON-lines files (not "every file in a folder"); the replay
-order is shuffled with a generator reseeded at every task (period) and cycles when exhausted; an
-epoch ends with the training data. Replay records are collated with the task's ``collate``, so
-they must have the training records' layout (LAMA-ckl: the ``evidence`` records of
-``invariant_descriptive.jsonl``; TemporalWiki: ``{"text"}`` documents of the Aug-2021 snapshot).
+Each micro-batch holds its n training documents plus floor(n * r) replay documents (r = 1), added
+to the raw examples in :meth:`MixReview.batch_examples` before the task's collate, so replay
+records must have the training records' layout (the apps use ``{"text": ...}`` documents:
+LAMA-ckl: the ``evidence`` of ``invariant_descriptive.jsonl``; TemporalWiki: the Aug-2021 snapshot).
+Replay records come from an explicit list of JSON-lines files (not "every file in a folder"), or
+from any sequence given to :meth:`MixReview.set_replay_records` (it may be lazy: only ``len`` and
+indexing are used).
+
+The replay stream is cycled and reshuffled: pass p of task (period) t visits the records in the
+permutation seeded by ``(seed, t, p)``, so every period reshuffles and a resumed run draws exactly
+what an uninterrupted one would. The stream position is the method's state. Under the continual
+trainer every micro-batch reserves a block of floor(batch_size * r) stream positions per process
+(process k takes block ``position + k``); a shorter last micro-batch uses the start of its block.
+An epoch ends with the training data.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from ..method import TaskContext
 from ..registry import register_method
 from ..taalm.ckl_method import CklConfig, CklMethod
-
-PAD_VALUES = {"attention_mask": 0, "labels": -100, "object_mask": 0}
 
 
 def read_replay_files(paths: Sequence[str]) -> list[dict[str, Any]]:
@@ -45,64 +50,59 @@ def read_replay_files(paths: Sequence[str]) -> list[dict[str, Any]]:
     return records
 
 
-def concat_padded(a: dict[str, Any], b: dict[str, Any], pad_token_id: int) -> dict[str, Any]:
-    """Stack two right-padded batches along the batch axis, padding the shorter on the right
-    (input_ids with ``pad_token_id``, attention_mask/object_mask with 0, labels with -100)."""
-    if set(a) != set(b):
-        raise KeyError(f"batches have different keys: {sorted(a)} vs {sorted(b)}")
-    out: dict[str, Any] = {}
-    for key, x in a.items():
-        y = b[key]
-        if isinstance(x, torch.Tensor):
-            if x.dim() >= 2 and x.shape[1] != y.shape[1]:
-                pad = pad_token_id if key == "input_ids" else PAD_VALUES.get(key, 0)
-                width = max(x.shape[1], y.shape[1])
-                x = torch.nn.functional.pad(
-                    x, (0, 0) * (x.dim() - 2) + (0, width - x.shape[1]), value=pad
-                )
-                y = torch.nn.functional.pad(
-                    y, (0, 0) * (y.dim() - 2) + (0, width - y.shape[1]), value=pad
-                )
-            out[key] = torch.cat([x, y.to(x.device)], dim=0)
-        elif isinstance(x, list):
-            out[key] = x + list(y)
-        else:
-            raise TypeError(f"cannot concatenate batch field {key!r} of type {type(x).__name__}")
-    return out
-
-
 class ReplayStream:
-    """Cycles through the replay records in a shuffled order; reshuffles on each pass."""
+    """Positions 0, 1, 2, ... of a cycled replay order: position q lies in pass q // N, where
+    pass p of task t is the permutation of the N records seeded by ``(seed, t, p)``."""
 
-    def __init__(self, records: Sequence[Any], seed: int) -> None:
-        if not records:
+    def __init__(self, size: int, seed: int, task_index: int) -> None:
+        if size <= 0:
             raise ValueError("mix-review needs at least one replay record")
-        self.records = list(records)
-        self.rng = random.Random(seed)
-        self.order: list[int] = []
-        self.pos = 0
+        self.size, self.seed, self.task_index = size, seed, task_index
+        self._pass = -1
+        self._order: np.ndarray | None = None
 
-    def take(self, k: int) -> list[Any]:
+    def order(self, pass_index: int) -> np.ndarray:
+        if pass_index != self._pass:
+            rng = np.random.default_rng([self.seed, self.task_index, pass_index])
+            self._order, self._pass = rng.permutation(self.size), pass_index
+        assert self._order is not None
+        return self._order
+
+    def indices(self, start: int, count: int) -> list[int]:
+        """Record indices at stream positions ``start .. start + count - 1``."""
         out = []
-        for _ in range(k):
-            if self.pos >= len(self.order):
-                self.order = list(range(len(self.records)))
-                self.rng.shuffle(self.order)
-                self.pos = 0
-            out.append(self.records[self.order[self.pos]])
-            self.pos += 1
+        for q in range(start, start + count):
+            out.append(int(self.order(q // self.size)[q % self.size]))
         return out
 
 
 @dataclass
 class MixReviewConfig(CklConfig):
     """replay_files: explicit JSON-lines files; replay_ratio r: floor(n r) replay documents per
-    n training documents; seed: replay shuffling, reseeded at every task."""
+    n training documents; seed: the replay order (reshuffled per period and per pass)."""
 
     replay_files: tuple[str, ...] = ()
     replay_ratio: float = 1.0
     seed: int = 42
-    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.replay_ratio < 0:
+            raise ValueError(f"replay_ratio must be >= 0, got {self.replay_ratio}")
+
+
+def _world(task: TaskContext) -> tuple[int, int]:
+    acc = task.services.get("accelerator")
+    if acc is None:
+        return 1, 0
+    return int(acc.num_processes), int(acc.process_index)
+
+
+def _block_size(task: TaskContext, n: int, ratio: float) -> int:
+    """Stream positions one micro-batch reserves: from the trainer's micro-batch size when the
+    method runs under :class:`ContinualTrainer`, else this batch's own replay count."""
+    trainer = task.services.get("trainer")
+    size = getattr(getattr(trainer, "config", None), "batch_size", None)
+    return math.floor((size if size is not None else n) * ratio)
 
 
 @register_method("mixreview")
@@ -111,48 +111,59 @@ class MixReview(CklMethod):
 
     def __init__(self, config: MixReviewConfig | None = None) -> None:
         super().__init__(config)
-        self.replay_records: list[Any] | None = None
+        self.replay_records: Sequence[Any] | None = None
         self.stream: ReplayStream | None = None
+        self.position = 0  # stream positions used in the current task (same on every process)
+        self._task_index: int | None = None
 
     def set_replay_records(self, records: Sequence[Any]) -> None:
-        """Replay records given directly (instead of ``replay_files``)."""
-        self.replay_records = list(records)
+        """Replay records given directly (instead of ``replay_files``); kept as given, so a lazy
+        sequence stays lazy."""
+        self.replay_records = records
 
-    def on_task_start(self, task: TaskContext, model: Any) -> None:
-        super().on_task_start(task, model)
+    def _records(self) -> Sequence[Any]:
         if self.replay_records is None:
             if not self.config.replay_files:
                 raise ValueError("mixreview needs replay_files (or set_replay_records)")
             self.replay_records = read_replay_files(self.config.replay_files)
-        self.stream = ReplayStream(self.replay_records, self.config.seed)
+        return self.replay_records
 
-    def mix(self, batch: dict[str, Any], collate: Any) -> dict[str, Any]:
-        n = int(batch["input_ids"].shape[0])
+    def _start_stream(self, task: TaskContext) -> None:
+        self.stream = ReplayStream(len(self._records()), self.config.seed, task.index)
+        self._task_index = task.index
+
+    def on_task_start(self, task: TaskContext, model: Any) -> None:
+        super().on_task_start(task, model)
+        self._start_stream(task)
+        self.position = 0
+
+    def on_task_resume(self, task: TaskContext, model: Any) -> None:
+        """Keep the stream position restored by :meth:`load_state_dict`."""
+        if self._task_index is not None and self._task_index != task.index:
+            raise ValueError(
+                f"mixreview state belongs to task {self._task_index}, resuming task {task.index}"
+            )
+        self.task = task
+        self._start_stream(task)
+
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
+        n = len(examples)
         k = math.floor(n * self.config.replay_ratio)
-        if k == 0:
-            return batch
-        assert self.stream is not None
-        replay = collate(self.stream.take(k))
-        return concat_padded(dict(batch), dict(replay), self.config.pad_token_id)
-
-    def wrap_train_batches(self, task: TaskContext, batches: Iterable[Any]) -> Iterator[Any]:
-        if task.collate is None:
-            raise ValueError("mixreview needs the task's collate function to batch replay records")
-        if self.stream is None:
-            self.on_task_start(task, None)
-        for batch in batches:
-            yield self.mix(batch, task.collate)
+        if self.stream is None or self._task_index != task.index:
+            raise RuntimeError("mixreview: on_task_start must run before batch_examples")
+        world, rank = _world(task)
+        block = max(_block_size(task, n, self.config.replay_ratio), k)
+        start = self.position + rank * block
+        self.position += world * block
+        records = self._records()
+        return list(examples) + [records[i] for i in self.stream.indices(start, k)]
 
     def state_dict(self) -> dict[str, Any]:
-        if self.stream is None:
+        if self._task_index is None:
             return {}
-        s = self.stream
-        return {"rng": s.rng.getstate(), "order": list(s.order), "pos": s.pos}
+        return {"task": self._task_index, "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        if self.stream is None:
-            raise RuntimeError("mixreview: call on_task_start before load_state_dict")
-        self.stream.rng.setstate(state["rng"])
-        self.stream.order, self.stream.pos = list(state["order"]), int(state["pos"])
+        self._task_index, self.position = int(state["task"]), int(state["position"])

@@ -75,15 +75,22 @@ class Rho1(CklMethod):
         if self.reference is None:
             raise RuntimeError("rho1.prepare(model) must run before training (it snapshots theta0)")
         model = getattr(model, "module", model)  # unwrap DDP-style wrappers: names as in prepare
+        reference = self._reference_on(ids.device)
         was_training = model.training
         model.eval()
         try:
-            out = functional_call(
-                model, self.reference, (), {"input_ids": ids, "attention_mask": mask}
-            )
+            out = functional_call(model, reference, (), {"input_ids": ids, "attention_mask": mask})
         finally:
             model.train(was_training)
         return token_nll(out.logits, ids)
+
+    def _reference_on(self, device: torch.device) -> dict[str, torch.Tensor]:
+        """The snapshot, moved once to the device of the batches (prepare runs before the trainer
+        places the model)."""
+        assert self.reference is not None
+        if any(t.device != device for t in self.reference.values()):
+            self.reference = {n: t.to(device) for n, t in self.reference.items()}
+        return self.reference
 
     def compute_loss(
         self, batch: Batch, outputs: Any, weights: torch.Tensor | None, model: nn.Module

@@ -11,7 +11,7 @@ phi in eval mode; known-token masking is off (the reported runs disable it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +37,11 @@ class TaalmConfig(MethodConfig):
     options: dict[str, Any] = field(default_factory=dict)
     known_masking: bool = False
     phi_quantization: Literal["auto", "nf4", "none"] = "auto"
+
+
+def _is_quantized(module: nn.Module) -> bool:
+    """bitsandbytes 4-bit weights cannot be moved with ``.to``."""
+    return any(type(p).__name__ == "Params4bit" for p in module.parameters())
 
 
 def _overrides(cls: type, name: str) -> bool:
@@ -85,8 +90,24 @@ class Taalm(Method):
             raise RuntimeError("taalm has no Train-Attention: set phi_checkpoint or attach one")
         ids, mask = batch_ids_and_mask(batch)
         device = next(self.phi.parameters()).device
+        if device != ids.device and not _is_quantized(self.phi):
+            # phi was loaded beside theta before the trainer placed theta: follow the batches
+            self.phi.to(ids.device)
+            device = ids.device
         self.phi.eval()
-        return self.phi.token_weights(ids.to(device), mask.to(device)).float()
+        # phi computes in its own dtype (fp32, spec §2), not under theta's bf16 autocast
+        with torch.autocast(device_type=device.type, enabled=False):
+            weights = self.phi.token_weights(ids.to(device), mask.to(device))
+        return weights.float().to(ids.device)
+
+    def part(self, name: str) -> CklMethod:
+        """The combined method called ``name`` (e.g. to give Mix-review its replay records)."""
+        for p in self.parts:
+            if p.name == name:
+                return p
+        raise KeyError(
+            f"taalm is not combined with {name!r}; parts: {[p.name for p in self.parts]}"
+        )
 
     # -- hooks (delegated) ----------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:
@@ -110,6 +131,11 @@ class Taalm(Method):
         for part in self.parts:
             part.on_task_start(task, model)
 
+    def on_task_resume(self, task: TaskContext, model: nn.Module) -> None:
+        self.task = task
+        for part in self.parts:
+            part.on_task_resume(task, model)
+
     def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         owners = [p for p in self.parts if _overrides(type(p), "trainable_parameters")]
         return (owners[0] if owners else self.parts[0]).trainable_parameters(model)
@@ -126,11 +152,10 @@ class Taalm(Method):
             data = part.task_train_data(task, data)
         return data
 
-    def wrap_train_batches(self, task: TaskContext, batches: Iterable[Any]) -> Iterator[Any]:
-        stream: Iterable[Any] = batches
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
         for part in self.parts:
-            stream = part.wrap_train_batches(task, stream)
-        return iter(stream)
+            examples = part.batch_examples(task, examples)
+        return examples
 
     def forward_loss(self, batch: Any, model: nn.Module) -> tuple[torch.Tensor, Any]:
         return self._loss_owner.forward_loss(batch, model)

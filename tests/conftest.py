@@ -1,0 +1,24 @@
+"""Shared test fixtures: the location of the shared benchmark data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """`$CL_SHARED_DATA`, defaulting to `../shared/data` beside the project root."""
+    return Path(os.environ.get("CL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared benchmark data folder; skips the test (with the reason) when it is absent."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"shared benchmark data not found at {path} (set CL_SHARED_DATA to its folder)")
+    return path
