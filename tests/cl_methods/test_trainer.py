@@ -182,3 +182,4 @@ def test_epoch_evaluations_keep_extras(tmp_path):
     assert result.epoch_scores[0]["scores"]["t"] == {"score": 1.0, "nll": 9.0}
     assert result.epoch_scores[-1]["scores"]["t"]["nll"] == 6.0
     assert result.baseline == [1.0] and result.matrix[0][0] == 5.0
+    assert result.extra[0][0] == {"nll": 5.0}

@@ -31,7 +31,8 @@ class TaskScore:
 class ContinualResult:
     """Accuracy matrix and bookkeeping of a continual run.
 
-    ``matrix[i][j]`` is the score on task j after training task i (None where not evaluated);
+    ``matrix[i][j]`` is the score on task j after training task i (None where not evaluated),
+    ``extra[i][j]`` that evaluation's extra values (e.g. NLLs) when it reported any;
     ``baseline[j]`` the untrained model's score when ``eval_before_training`` was on;
     ``epoch_scores`` holds per-epoch evaluations ``{"task": i, "epoch": e, "scores": {name:
     {"score": ..., **extra}}}``; the evaluation before training (``eval_before_training``) is
@@ -42,6 +43,7 @@ class ContinualResult:
     matrix: list[list[float | None]]
     correct: list[list[int | None]]
     total: list[list[int | None]]
+    extra: list[list[dict[str, float] | None]] = field(default_factory=list)
     baseline: list[float | None] | None = None
     epoch_scores: list[dict[str, Any]] = field(default_factory=list)
     train_stats: list[dict[str, Any]] = field(default_factory=list)
@@ -54,12 +56,14 @@ class ContinualResult:
             matrix=[[None] * n for _ in range(r)],
             correct=[[None] * n for _ in range(r)],
             total=[[None] * n for _ in range(r)],
+            extra=[[None] * n for _ in range(r)],
         )
 
     def record(self, row: int, col: int, score: TaskScore) -> None:
         self.matrix[row][col] = float(score.score)
         self.correct[row][col] = score.correct
         self.total[row][col] = score.total
+        self.extra[row][col] = dict(score.extra) if score.extra else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,96 @@
+"""Load a model and tokenizer from a local path or the Hugging Face hub, or build the tiny
+models of the smoke presets. Offline, a hub id fails at once with an actionable message."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    PreTrainedModel,
+)
+
+
+class ModelUnavailableError(SystemExit):
+    """Raised (as a clean exit with a message) when a model cannot be found or fetched."""
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}:
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    host, port = parsed.hostname or "huggingface.co", parsed.port or 443
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def unavailable_message(name: str, app: str) -> str:
+    return (
+        f"cannot load model {name!r}: it is not a local folder, not in the Hugging Face cache, "
+        f"and the hub is unreachable (offline or HF_HUB_OFFLINE=1).\n"
+        f"  - On a machine with internet: `huggingface-cli download {name} --local-dir "
+        f"models/{Path(name).name}`, copy the folder here, and pass `--model models/"
+        f"{Path(name).name}`;\n"
+        f"  - or try the pipeline without any download: `python apps/{app} --preset smoke`."
+    )
+
+
+def load_config(name: str, app: str):
+    """The model's config: from a local folder, the cache, or (when reachable) the hub."""
+    if Path(name).is_dir():
+        return AutoConfig.from_pretrained(name)
+    try:
+        return AutoConfig.from_pretrained(name, local_files_only=True)
+    except OSError:
+        pass
+    if not _hub_reachable():
+        raise ModelUnavailableError(unavailable_message(name, app))
+    return AutoConfig.from_pretrained(name)
+
+
+def load_pretrained(name: str, app: str, dtype: torch.dtype | None = None):
+    """(model, tokenizer, is_encoder_decoder) for a local path or hub id."""
+    config = load_config(name, app)
+    local_only = Path(name).is_dir() or not _hub_reachable()
+    cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    model: PreTrainedModel = cls.from_pretrained(name, dtype=dtype, local_files_only=local_only)
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    if not config.is_encoder_decoder:
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, bool(config.is_encoder_decoder)
+
+
+def tiny_t5(seed: int = 0, d_model: int = 64, layers: int = 2):
+    """(model, tokenizer, True): a randomly initialised tiny T5 and the byte-level ByT5
+    tokenizer, which needs no download. For smoke runs and tests only."""
+    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = ByT5Tokenizer()
+    config = T5Config(
+        vocab_size=tokenizer.vocab_size + 3,
+        d_model=d_model,
+        d_ff=2 * d_model,
+        d_kv=d_model // 4,
+        num_heads=4,
+        num_layers=layers,
+        num_decoder_layers=layers,
+        dropout_rate=0.0,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return T5ForConditionalGeneration(config), tokenizer, True

@@ -1,0 +1,59 @@
+"""Turn a trainer result into cl-eval's report (JSON, Markdown, heatmap) and print a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cl_eval import AccuracyMatrix, make_results, matrix_markdown, write_report
+from cl_methods import ContinualResult
+
+
+def to_accuracy_matrix(result: ContinualResult) -> AccuracyMatrix:
+    matrix = AccuracyMatrix(result.task_names)
+    for i, row in enumerate(result.matrix):
+        for j, score in enumerate(row):
+            if score is not None:
+                matrix.record(i, j, score, correct=result.correct[i][j], total=result.total[i][j])
+    if result.baseline is not None:
+        for j, score in enumerate(result.baseline):
+            if score is not None:
+                matrix.record_baseline(j, score)
+    return matrix
+
+
+def write_run_report(
+    result: ContinualResult,
+    output_dir: str | Path,
+    *,
+    name: str,
+    config: dict[str, Any],
+    hardware: dict[str, Any],
+    plot: bool = True,
+) -> dict[str, Path]:
+    """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT."""
+    output_dir = Path(output_dir)
+    predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
+    results = make_results(
+        to_accuracy_matrix(result),
+        config=config,
+        hardware=hardware,
+        predictions=predictions,
+        name=name,
+        extra={"train_stats": result.train_stats, "epoch_scores": result.epoch_scores},
+    )
+    paths = write_report(results, output_dir, plot=plot)
+    metrics = results.metrics
+    print(f"\n{name}: accuracy matrix R[i][j] (after task i, on task j)")
+    print(matrix_markdown(results.matrix))
+
+    def fmt(key: str) -> str:
+        value = metrics.get(key)
+        return "n/a" if value is None else f"{value:.2f}"
+
+    print(
+        f"AP = {fmt('ap')} (micro {fmt('ap_micro')})   BWT = {fmt('bwt')}   "
+        f"forgetting = {fmt('forgetting')}   FWT = {fmt('fwt')}"
+    )
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return paths

@@ -1,0 +1,31 @@
+"""Helpers for app tests: run an app script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ROOT / "apps"
+
+
+def run_app(script: str, *args: str, env: dict | None = None, timeout: int = 900):
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(APPS / script), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
+
+
+@pytest.fixture
+def app():
+    return run_app
