@@ -71,6 +71,17 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on its embedded default: O-LoRA's smoke preset (a tiny T5 on the embedded
+    synthetic benchmark; no download, a few minutes on 2 CPU cores). Extra args are passed on."""
+    _install_stack(session, "tensorboard>=2.14", "matplotlib>=3.7")
+    session.run(
+        "python", str(ROOT / "apps" / "reproduce_olora.py"), "--preset", "smoke",
+        "--output-dir", "runs/demo-olora-smoke", *session.posargs, env=_env(),
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
