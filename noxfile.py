@@ -76,8 +76,14 @@ def demo(session: nox.Session) -> None:
     synthetic benchmark; no download, a few minutes on 2 CPU cores). Extra args are passed on."""
     _install_stack(session, "tensorboard>=2.14", "matplotlib>=3.7")
     session.run(
-        "python", str(ROOT / "apps" / "reproduce_olora.py"), "--preset", "smoke",
-        "--output-dir", "runs/demo-olora-smoke", *session.posargs, env=_env(),
+        "python",
+        str(ROOT / "apps" / "reproduce_olora.py"),
+        "--preset",
+        "smoke",
+        "--output-dir",
+        "runs/demo-olora-smoke",
+        *session.posargs,
+        env=_env(),
     )
 
 
