@@ -22,3 +22,12 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared benchmark data not found at {path} (set CL_SHARED_DATA to its folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def taalm_data(shared_data: Path) -> Path:
+    """The shared TAALM data folder (LAMA-ckl and TemporalWiki); skips when it is absent."""
+    root = shared_data / "taalm"
+    if not (root / "LAMA_ckl").is_dir() or not (root / "TemporalWiki" / "eval").is_dir():
+        pytest.skip(f"shared TAALM data not found at {root} (set CL_SHARED_DATA)")
+    return root

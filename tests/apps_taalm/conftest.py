@@ -8,27 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cl_data.paths import shared_data_root
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The shared data folder ($CL_SHARED_DATA); skips when it is absent. (Same contract as the
-    project-wide ``shared_data`` fixture; defined here so this folder runs on its own.)"""
-    root = shared_data_root()
-    if not root.is_dir():
-        pytest.skip(f"shared data not found at {root} (set CL_SHARED_DATA)")
-    return root
-
-
-@pytest.fixture(scope="session")
-def taalm_data(shared_data: Path) -> Path:
-    """The shared TAALM data folder; the test is skipped when it is absent."""
-    root = shared_data / "taalm"
-    if not (root / "LAMA_ckl").is_dir() or not (root / "TemporalWiki" / "eval").is_dir():
-        pytest.skip(f"shared TAALM data not found at {root} (set CL_SHARED_DATA)")
-    return root
-
 
 @pytest.fixture(autouse=True)
 def _one_thread():
