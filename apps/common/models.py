@@ -3,10 +3,7 @@ models of the smoke presets. Offline, a hub id fails at once with an actionable 
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from transformers import (
@@ -17,22 +14,15 @@ from transformers import (
     PreTrainedModel,
 )
 
+from cl_methods.hub import hub_reachable
+
 
 class ModelUnavailableError(SystemExit):
     """Raised (as a clean exit with a message) when a model cannot be found or fetched."""
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}:
-        return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
-    host, port = parsed.hostname or "huggingface.co", parsed.port or 443
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return hub_reachable(timeout)
 
 
 def unavailable_message(name: str, app: str) -> str:

@@ -4,12 +4,13 @@ weights otherwise; eager attention (double backward); a clear error when a hub m
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from cl_methods.hub import hub_reachable, local_only
 
 Quantization = Literal["auto", "nf4", "none"]
 
@@ -19,13 +20,13 @@ class ModelUnavailableError(RuntimeError):
 
 
 def model_unavailable(name: str, err: Exception) -> ModelUnavailableError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+    offline = not hub_reachable(timeout=1.0)
     return ModelUnavailableError(
         f"cannot load {name!r}: it is not a local folder and could not be fetched from the "
-        f"Hugging Face hub{' (HF_HUB_OFFLINE is set)' if offline else ''}. To fix: download it "
-        "where there is network access (Llama-2 is gated: accept its licence and run "
-        "`huggingface-cli login`), then pass the local folder instead of the hub id, or unset "
-        "HF_HUB_OFFLINE; or run the offline smoke preset with `--preset smoke`. "
+        f"Hugging Face hub{' (unreachable, or HF_HUB_OFFLINE is set)' if offline else ''}. "
+        "To fix: download it where there is network access (Llama-2 is gated: accept its "
+        "licence and run `huggingface-cli login`), then pass the local folder instead of the "
+        "hub id, or unset HF_HUB_OFFLINE; or run the offline smoke preset with `--preset smoke`. "
         f"Underlying error: {type(err).__name__}: {err}"
     )
 
@@ -89,6 +90,7 @@ def load_causal_lm(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype
         )
         kwargs["device_map"] = {"": str(device or "cuda")}
+    kwargs["local_files_only"] = local_only(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
     except (OSError, ValueError) as err:
@@ -108,7 +110,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
+        tok = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only(name_or_path))
     except (OSError, ValueError) as err:
         if Path(name_or_path).is_dir():
             raise
