@@ -111,3 +111,23 @@ def test_ewc_mixin_uses_the_method_loss(tmp_path: Path) -> None:
     )
     for (name, _), f in zip(model.named_parameters(), plain):
         assert torch.allclose(method.fisher[name], 4.0 * f, rtol=1e-4, atol=1e-10)  # scale**2
+
+
+def test_last_token_features_prefers_the_model_features_method() -> None:
+    class WithFeatures(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(10, 3)
+
+        def features(self, input_ids, attention_mask=None):
+            return self.emb(input_ids).sum(1)
+
+    model = WithFeatures()
+    rows = [{"ids": [1, 2]}, {"ids": [3, 4]}]
+
+    def plain(batch_rows):
+        ids = torch.tensor([r["ids"] for r in batch_rows])
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+
+    got = last_token_features(model, rows, plain)
+    assert torch.allclose(got, model.emb(torch.tensor([[1, 2], [3, 4]])).sum(1).detach())
