@@ -122,8 +122,8 @@ class EWCMixin:
             model.train(was_training)
             model.zero_grad(set_to_none=True)
         names = [n for n, _ in named]
-        old = [self.fisher.get(n, torch.zeros_like(f)) for n, f in zip(names, new)]
-        merged = fisher_merge(new, old if self.fisher else None, task.index)
+        old = [self.fisher.get(n, torch.zeros_like(f)).to(f) for n, f in zip(names, new)]
+        merged = fisher_merge(new, old, task.index)  # in place on ``old``
         self.fisher = dict(zip(names, merged))
         self.anchors = {n: p.detach().float().clone() for n, p in named}
         self.tasks_done = task.index + 1
