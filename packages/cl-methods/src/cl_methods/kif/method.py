@@ -162,12 +162,21 @@ class RecurrentKIF(StackedAdapterMethod):
             self.outer_and_fuse()
 
     def outer_and_fuse(self) -> None:
-        """The outer loop on memory, then the fusion and the resets (one K-step cycle)."""
-        cfg, params = self.config, self._params
+        """One K-step cycle: the outer loop on memory, then the fusion and the resets."""
         theta_k = self._snapshot()
+        self.run_outer_loop()
+        self.fuse_and_reset(theta_k)
+
+    def run_outer_loop(self) -> None:
+        """M outer steps on fresh memory batches (its own optimizer, clipped, importance)."""
         self._zero_grads()
-        for _ in range(cfg.outer_iterations):
+        for _ in range(self.config.outer_iterations):
             self._outer_step()
+
+    def fuse_and_reset(self, theta_k: dict[str, torch.Tensor]) -> None:
+        """Fuse the inner change (theta_k - anchor) and the outer change (theta - theta_k) by the
+        masks, move the anchor to the result, and clear the EMAs chosen by the resets."""
+        cfg, params = self.config, self._params
         masks_in = self.inner.masks(theta_k, cfg.quantile, cfg.threshold_scope)
         masks_out = self.outer.masks(theta_k, cfg.quantile, cfg.threshold_scope)
         with torch.no_grad():
