@@ -61,7 +61,9 @@ def quantile_threshold(values: torch.Tensor, q: float) -> torch.Tensor:
     lo = min(max(lo, 0), n - 1)
     hi = min(lo + 1, n - 1)
     v_lo = torch.kthvalue(flat, lo + 1).values
-    v_hi = v_lo if hi == lo else torch.kthvalue(flat, hi + 1).values
+    v_hi = v_lo
+    if hi != lo and int((flat <= v_lo).sum()) <= hi:  # the next order statistic is larger
+        v_hi = flat[flat > v_lo].min()
     return torch.lerp(v_lo, v_hi, weight.to(flat.device))
 
 
