@@ -150,6 +150,7 @@ def run(argv: list[str] | None = None) -> int:
         checkpoint_every=args.checkpoint_every,
         log_with=log_with,
         progress=args.progress,
+        step_schedule="continuous",  # S = epochs x floor(micro-batches / GA), leftovers carried
     )
 
     def make_batch(examples):
