@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--load-in-8bit",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="the paper's int8 LLaMA base (bitsandbytes on a CUDA GPU only)",
+        help="the paper's int8 LLaMA base (not supported yet: fails with the reason)",
     )
     add("--max-source-length", type=int, default=None, help="T5 source tokens (paper 1024)")
     add("--max-target-length", type=int, default=None, help="T5 target tokens (paper 128)")

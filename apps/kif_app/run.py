@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from common.models import load_config, load_pretrained, tiny_t5
+from common.models import load_pretrained, tiny_t5
 from common.report import write_run_report
 
 from cl_eval import exact_match
@@ -55,20 +54,20 @@ def _method(args: argparse.Namespace, settings: dict[str, Any]):
 
 
 def _check_int8(args: argparse.Namespace) -> None:
+    """The paper's int8 LLaMA base is not available here: say why, before loading anything."""
     if not args.load_in_8bit:
         return
     if not torch.cuda.is_available():
         raise SystemExit(
-            "--load-in-8bit (the paper's int8 LLaMA base) needs a CUDA GPU and bitsandbytes; "
-            "this machine has no GPU. Run without it (--no-load-in-8bit: fp32 on the CPU) or on "
-            "a GPU machine."
+            "--load-in-8bit (the paper's int8 LLaMA base) needs a CUDA GPU with bitsandbytes; "
+            "this machine has no GPU. Run without it (--no-load-in-8bit: fp32 on the CPU), or "
+            "on a GPU with --precision bf16 or fp16 (the spec accepts bf16)."
         )
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as err:
-        raise SystemExit(
-            "--load-in-8bit needs the bitsandbytes package: pip install bitsandbytes"
-        ) from err
+    raise SystemExit(
+        "--load-in-8bit is not supported yet: cl-methods' StackedLoRALinear multiplies by the "
+        "base weight with F.linear, which bitsandbytes int8 weights do not support. Use "
+        "--precision bf16 or fp16 (the spec accepts bf16)."
+    )
 
 
 def _load_model(args: argparse.Namespace, smoke: bool):
@@ -76,20 +75,6 @@ def _load_model(args: argparse.Namespace, smoke: bool):
         model, tokenizer, enc_dec = tiny_t5(seed=args.seed)
         return model, tokenizer, enc_dec, "tiny-t5 (smoke preset, random init)"
     name = args.model or "t5-large"
-    if args.load_in_8bit:
-        from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
-        if load_config(name, SCRIPT).is_encoder_decoder:
-            raise SystemExit("--load-in-8bit is the LLaMA recipe; T5 runs in fp32")
-        rank = int(os.environ.get("LOCAL_RANK", "0"))
-        model = AutoModelForCausalLM.from_pretrained(
-            name,
-            quantization_config=BitsAndBytesConfig(load_in_8bit=True),
-            device_map={"": rank},
-        )
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        tokenizer.padding_side = "left"
-        return model, tokenizer, False, f"{name} (int8)"
     model, tokenizer, enc_dec = load_pretrained(name, SCRIPT)
     return model, tokenizer, enc_dec, name
 
