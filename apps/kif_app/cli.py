@@ -16,6 +16,7 @@ METHOD_FLAGS = {
     "threshold_scope": "global (paper) or local",
     "memory_ratio": "percent of each earlier task kept in memory (paper 2)",
     "carry_adapters": "true (decision 6a) or false (emulates the reference)",
+    "select_best_on_dev": "true: keep each task's lowest-dev-loss weights (reference; off: 6f)",
 }
 
 

@@ -94,3 +94,11 @@ def train_tasks(stream, encoder, causal_lm: bool) -> list[TrainTask]:
             )
         )
     return tasks
+
+
+def attach_dev_data(method, stream, encoder, causal_lm: bool) -> None:
+    """Give the method the first ``dev_per_task`` dev rows of every task (select_best_on_dev)."""
+    template = "alpaca" if causal_lm else "default"
+    for task in stream:
+        rows = task.prompted("dev", template=template)[: method.config.dev_per_task]
+        method.set_dev_data(task.name, encoder.encode_all(rows, desc=f"encoding {task.name} dev"))

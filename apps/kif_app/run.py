@@ -19,7 +19,14 @@ from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, get
 from cl_methods.registry import config_from_dict
 
 from .cli import METHOD_FLAGS, build_parser
-from .data import describe_order, load_tasks, make_encoder, task_names, train_tasks
+from .data import (
+    attach_dev_data,
+    describe_order,
+    load_tasks,
+    make_encoder,
+    task_names,
+    train_tasks,
+)
 from .settings import paper_settings
 
 SCRIPT = "reproduce_kif.py"
@@ -115,6 +122,8 @@ def run(argv: list[str] | None = None) -> int:
         },
     )
     tasks = train_tasks(stream, encoder, causal_lm)
+    if method.config.select_best_on_dev:
+        attach_dev_data(method, stream, encoder, causal_lm)
 
     suffix = "-smoke" if smoke else ""
     output_dir = Path(

@@ -279,3 +279,25 @@ def test_resume_mid_task_matches_an_uninterrupted_run(tiny, tmp_path, monkeypatc
     for (n, a), b in zip(full.model.named_parameters(), trainer.model.parameters()):
         assert torch.equal(a, b), n
     assert trainer.method.stats == full.method.stats
+
+
+def test_select_best_on_dev_is_opt_in_and_restores_the_lowest_dev_loss(tiny, tmp_path):
+    method = tiny.kif(select_best_on_dev=True, dev_every=2)
+    for k in range(2):
+        method.set_dev_data(f"t{k}", tiny.task_rows(10 + k, n=30))
+    checks = []
+    original = method.selector.consider
+
+    def consider(loss, step, params):
+        checks.append(loss)
+        original(loss, step, params)
+
+    method.selector.consider = consider
+    tiny.run(tmp_path, method, lr=0.05)
+    assert len(checks) == 10  # steps 2, 4, ..., 10 of each task
+    assert method.stats["best_on_dev"]["loss"] == min(checks[-5:])
+    assert len(method.selector.dev["t1"]) == 25  # dev_per_task of the 30 given
+    final = {n: p.detach() for n, p in method._params.items()}
+    assert all(torch.equal(final[n], method.selector.best[n]) for n in final)
+    plain, _ = tiny.run(tmp_path / "plain", tiny.kif())
+    assert "best_on_dev" not in plain.method.stats  # off by default: the last weights are kept

@@ -26,6 +26,9 @@ class KIFConfig(LoRAMethodConfig):
     memory_class_key: field of a training row that names its class (else its answer tokens).
     carry_adapters: start each task from the previous task's adapter (False emulates the
         reference, whose adapters were silently re-initialised per task).
+    select_best_on_dev: keep, per task, the weights with the lowest dev loss (checked every
+        ``dev_every`` steps and at the task's end on ``dev_per_task`` dev rows of each seen task,
+        given with ``set_dev_data``); off by default because dev overlaps test (decision 6f).
     debug_check_ranks: after each fusion, assert that all processes hold the same weights and
         masks (checksums gathered across ranks).
     """
@@ -52,6 +55,9 @@ class KIFConfig(LoRAMethodConfig):
     memory_seed: int = 42
     memory_class_key: str = "output"
     carry_adapters: bool = True
+    select_best_on_dev: bool = False
+    dev_every: int = 40
+    dev_per_task: int = 25
     debug_check_ranks: bool = False
 
     def __post_init__(self) -> None:
@@ -65,6 +71,8 @@ class KIFConfig(LoRAMethodConfig):
             "beta2": 0.0 <= self.beta2 < 1.0,
             "memory_ratio": self.memory_ratio >= 0,
             "outer_max_grad_norm": self.outer_max_grad_norm >= 0,
+            "dev_every": self.dev_every >= 1,
+            "dev_per_task": self.dev_per_task >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -26,6 +26,7 @@ from ..registry import register_method
 from .config import KIFConfig
 from .fusion import FusionTable, fuse
 from .importance import ImportanceState
+from .selection import DevSelector
 
 
 def lora_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -74,6 +75,12 @@ class RecurrentKIF(StackedAdapterMethod):
         self._pending: dict[str, Any] | None = None
         self._services: dict[str, Any] = {}
         self._params: dict[str, nn.Parameter] = {}
+        self._model: nn.Module | None = None
+        self.selector = DevSelector(cfg.dev_every, cfg.dev_per_task, cfg.outer_batch_size)
+
+    def set_dev_data(self, task: str, rows) -> None:
+        """Dev rows of a task for ``select_best_on_dev`` (the first ``dev_per_task`` are used)."""
+        self.selector.set_dev_data(task, rows)
 
     def _new_state(self) -> ImportanceState:
         cfg = self.config
@@ -88,6 +95,7 @@ class RecurrentKIF(StackedAdapterMethod):
             "outer_skipped": 0,
             "fusions": 0,
             "last_fusion": None,
+            "steps": 0,
         }
 
     # ------------------------------------------------------------------ task boundaries
@@ -96,9 +104,11 @@ class RecurrentKIF(StackedAdapterMethod):
         self._pending = None
         self._services = task.services
         self._params = lora_parameters(model)
+        self._model = model
         if task.index > 0 and not self.config.carry_adapters:
             reset_new_adapters(model)
         self.stats = self._new_stats()
+        self.selector.reset()
         self.active = task.index > 0
         self.inner, self.outer = self._new_state(), self._new_state()
         self.anchor, self.outer_opt, self.last_masks = {}, None, {}
@@ -124,6 +134,7 @@ class RecurrentKIF(StackedAdapterMethod):
         self.task = task
         self._services = task.services
         self._params = lora_parameters(model)
+        self._model = model
         device = next(iter(self._params.values())).device
         self.active = bool(pending["active"])
         self.stats = dict(pending["stats"])
@@ -137,8 +148,18 @@ class RecurrentKIF(StackedAdapterMethod):
             self.outer_opt.load_state_dict(pending["outer_opt"])
         self.generator = torch.Generator()
         self.generator.set_state(pending["generator"])
+        self.selector.load_state_dict(pending["selector"], device)
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
+        if self.config.select_best_on_dev:
+            last = self.stats["steps"]
+            if last % self.config.dev_every:  # the final weights are a candidate too
+                self._check_dev(last)
+            if self.selector.restore(self._params):
+                self.stats["best_on_dev"] = {
+                    "step": self.selector.best_step,
+                    "loss": self.selector.best_loss,
+                }
         super().on_task_end(task, model)
         if task.train_data is None:
             raise ValueError(f"task {task.name!r} has no training data for the memory buffer")
@@ -151,8 +172,25 @@ class RecurrentKIF(StackedAdapterMethod):
 
     # ------------------------------------------------------------------ per step
     def after_optimizer_step(self, model: nn.Module, step: StepInfo) -> None:
-        if not self.active:
-            return
+        self.stats["steps"] = step.step
+        if self.active:
+            self._inner_and_fusion(step)
+        if self.config.select_best_on_dev and step.step % self.config.dev_every == 0:
+            self._check_dev(step.step)
+
+    def _check_dev(self, step: int) -> None:
+        """Dev loss over the seen tasks; keep the weights when it is the lowest of the task."""
+        if self.task is None or self.task.collate is None:
+            raise RuntimeError("select_best_on_dev needs the task's collate function")
+        compute_loss = self._services.get("compute_loss")
+        if compute_loss is None:
+            raise RuntimeError("select_best_on_dev needs the trainer service `compute_loss`")
+        seen = [*self.memory.task_names, self.task.name]
+        device = next(iter(self._params.values())).device
+        loss = self.selector.dev_loss(seen, self._model, compute_loss, self.task.collate, device)
+        self.selector.consider(loss, step, self._params)
+
+    def _inner_and_fusion(self, step: StepInfo) -> None:
         if step.applied and grads_finite(self._params):
             self.inner.update(self._triples())
             self.stats["inner_updates"] += 1
@@ -309,6 +347,7 @@ class RecurrentKIF(StackedAdapterMethod):
             "outer_opt": None if self.outer_opt is None else self.outer_opt.state_dict(),
             "generator": self.generator.get_state(),
             "stats": dict(self.stats),
+            "selector": self.selector.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
