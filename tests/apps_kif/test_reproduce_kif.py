@@ -74,3 +74,44 @@ def test_missing_test_file_fails_clearly(tmp_path, shared_data):
     with pytest.raises(SystemExit) as err:
         run(["--preset", "smoke", "--tasks", "dbpedia", "--output-dir", str(tmp_path)])
     assert "dbpedia" in str(err.value) and "--test-file" in str(err.value)
+
+
+def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data):
+    import torch
+    from kif_app.run import run
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cl_data import byte_level_tokenizer
+
+    tok = byte_level_tokenizer()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=260,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    model_dir = tmp_path / "tiny-llama"
+    LlamaForCausalLM(config).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    out = tmp_path / "run"
+    argv = [
+        "--model", str(model_dir), "--tasks", "cb,copa", "--max-train-samples", "8",
+        "--max-test-samples", "2", "--epochs", "1", "--per-device-batch", "4",
+        "--grad-accum", "1", "--inner-iterations", "1", "--outer-iterations", "1",
+        "--outer-batch-size", "2", "--cutoff-len", "96", "--max-new-tokens", "3",
+        "--warmup-steps", "0", "--log-with", "none", "--no-progress", "--no-plot",
+        "--output-dir", str(out),
+    ]  # fmt: skip
+    assert run(argv) == 0
+    config = json.loads((out / "run_config.json").read_text())
+    assert config["method"]["outer_batch_size"] == 2 and config["trainer"]["batch_size"] == 4
+    stats = json.loads((out / "tasks" / "01_copa" / "kif_stats.json").read_text())
+    assert stats["fusions"] == 2 and stats["outer_steps"] == 2
+    preds = [json.loads(line) for line in (out / "predictions" / "after01_cb.jsonl").open()]
+    assert len(preds) == 2 and all("### Response" not in p["prediction"] for p in preds)
