@@ -105,14 +105,16 @@ def run(argv: list[str] | None = None) -> int:
         args.order = 4 if smoke else 1
     _check_int8(args)
     started = time.time()
+    # The data first (a missing test file fails before a large model loads); the task list and
+    # sample limits are the same for T5 and LLaMA.
+    common = paper_settings(False, smoke)
+    names = task_names(args, _value(args, "num_tasks", common))
+    limits = {k: _value(args, k, common) for k in ("max_train_samples", "max_test_samples")}
+    stream, data_dir = load_tasks(args, names, limits)
     model, tokenizer, enc_dec, model_name = _load_model(args, smoke)
     causal_lm = not enc_dec
     settings = paper_settings(causal_lm, smoke)
     method = _method(args, settings)
-
-    names = task_names(args, _value(args, "num_tasks", settings))
-    limits = {k: _value(args, k, settings) for k in ("max_train_samples", "max_test_samples")}
-    stream, data_dir = load_tasks(args, names, limits)
     encoder = make_encoder(
         tokenizer,
         causal_lm,
