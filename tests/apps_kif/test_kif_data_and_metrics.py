@@ -74,3 +74,20 @@ def test_scoring_lowercase_exact_match_and_op_bwt():
     a = [[0.8], [0.7, 0.9], [0.6, 0.85, 0.95]]
     assert average_performance(a) == pytest.approx(0.8)
     assert backward_transfer(a) == pytest.approx(-0.125)
+
+
+def test_memory_on_the_real_training_sets(shared_data):
+    from collections import Counter
+
+    from cl_methods.memory import MemoryBuffer
+
+    root = shared_data / "long_sequence_instruct"
+    tasks = [load_instruct_task(name, root) for name in ("cb", "copa", "rte")]
+    rows = {t.name: [{"id": ex.id, "output": ex.label} for ex in t.train] for t in tasks}
+    buffer = MemoryBuffer.build([(name, r) for name, r in rows.items()], 2.0, 42)
+    assert [len(r) for r in buffer.task_rows] == [5, 8, 20]
+    assert set(Counter(r["output"] for r in buffer.task_rows[0])) == set(tasks[0].labels)
+    assert Counter(r["output"] for r in buffer.task_rows[1]) == {lab: 4 for lab in tasks[1].labels}
+    train_ids = {t.name: {ex.id for ex in t.train} for t in tasks}
+    for name, chosen in zip(buffer.task_names, buffer.task_rows):
+        assert {r["id"] for r in chosen} <= train_ids[name]  # training rows only
