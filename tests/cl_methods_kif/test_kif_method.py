@@ -301,3 +301,34 @@ def test_select_best_on_dev_is_opt_in_and_restores_the_lowest_dev_loss(tiny, tmp
     assert all(torch.equal(final[n], method.selector.best[n]) for n in final)
     plain, _ = tiny.run(tmp_path / "plain", tiny.kif())
     assert "best_on_dev" not in plain.method.stats  # off by default: the last weights are kept
+
+
+def test_outer_steps_with_a_loss_scaler_unscale_before_clipping(tiny):
+    from types import SimpleNamespace
+
+    def with_scaler(method, scale):
+        scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+        method._services["accelerator"] = SimpleNamespace(
+            scaler=scaler, process_index=0, backward=lambda loss: scaler.scale(loss).backward()
+        )
+        return scaler
+
+    _, plain, _ = manual(tiny)
+    plain.run_outer_loop()
+    _, scaled, _ = manual(tiny)
+    scaler = with_scaler(scaled, 2.0**12)
+    scaled.run_outer_loop()
+    for name, p in plain._params.items():  # same memory draws, same unscaled gradients
+        assert torch.allclose(p, scaled._params[name], atol=1e-6), name
+    assert scaled.stats["outer_steps"] == 4 and scaler.get_scale() == 2.0**12
+    for n in plain.outer.ibar:
+        assert torch.allclose(plain.outer.ibar[n], scaled.outer.ibar[n], rtol=1e-5, atol=1e-9)
+    # an overflowing batch: no step, no importance, and the scale backs off
+    _, bad, _ = manual(tiny)
+    scaler = with_scaler(bad, 2.0**12)
+    bad.memory.task_rows[0] = [dict(r, y=r["y"] * 1e36) for r in bad.memory.task_rows[0]]
+    before = values(bad)
+    bad.run_outer_loop()
+    assert bad.stats["outer_skipped"] == 4 and bad.outer.empty
+    assert scaler.get_scale() < 2.0**12
+    assert all(torch.equal(before[n], p) for n, p in bad._params.items())
