@@ -20,6 +20,9 @@ class TrainerConfig:
     eval_every_epoch: also evaluate after every epoch (TAALM's per-epoch curves).
     checkpoint_every: write a checkpoint every N optimizer steps (0: only after each task).
     max_consecutive_nonfinite: abort after this many skipped steps in a row.
+    step_schedule: "epoch" (each epoch ends with a possibly short step) or "continuous" (the
+        epochs' micro-batches form one stream, leftovers join the next epoch's first step, and a
+        task has epochs * floor(micro-batches per epoch / accumulation) steps; Recurrent-KIF).
     """
 
     output_dir: str = "runs/continual"
@@ -45,6 +48,7 @@ class TrainerConfig:
     log_with: tuple[str, ...] = ("tensorboard",)
     max_consecutive_nonfinite: int = 50
     progress: bool = True
+    step_schedule: Literal["epoch", "continuous"] = "epoch"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

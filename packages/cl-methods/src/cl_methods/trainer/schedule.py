@@ -43,3 +43,38 @@ def step_slots(
         i = start + g * world + rank
         slots.append(batches[i] if i < len(batches) else None)
     return slots
+
+
+# ---- the continuous schedule (TrainerConfig.step_schedule = "continuous") --------------------
+# The epochs' micro-batches form one stream (epoch e shuffled as above); optimizer step s takes
+# stream micro-batches [s*G*W, (s+1)*G*W), so micro-batches left over at an epoch's end join the
+# next epoch's first step. A task has epochs * floor(micro-batches per epoch / (G*W)) steps (at
+# least one per epoch), as Hugging Face's Trainer counts them (Recurrent-KIF's S).
+
+
+def continuous_steps_per_epoch(n: int, batch_size: int, grad_accum: int, world: int) -> int:
+    if n == 0:
+        return 0
+    return max(1, math.ceil(n / batch_size) // (grad_accum * world))
+
+
+def continuous_slots(
+    n: int,
+    batch_size: int,
+    seed: int,
+    task_index: int,
+    step: int,
+    grad_accum: int,
+    world: int,
+    rank: int,
+) -> list[np.ndarray]:
+    """The ``grad_accum`` micro-batches of this process for task step ``step`` (0-based)."""
+    per_epoch = math.ceil(n / batch_size)
+    slots, perms = [], {}
+    for g in range(grad_accum):
+        j = step * grad_accum * world + g * world + rank
+        epoch, b = divmod(j, per_epoch)
+        if epoch not in perms:
+            perms[epoch] = epoch_permutation(n, seed, task_index, epoch)
+        slots.append(perms[epoch][b * batch_size : (b + 1) * batch_size])
+    return slots

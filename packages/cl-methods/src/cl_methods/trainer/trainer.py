@@ -40,7 +40,14 @@ from .checkpoint import (
 )
 from .config import TrainerConfig
 from .results import ContinualResult, TaskScore
-from .schedule import epoch_permutation, micro_batches, step_slots, steps_per_epoch
+from .schedule import (
+    continuous_slots,
+    continuous_steps_per_epoch,
+    epoch_permutation,
+    micro_batches,
+    step_slots,
+    steps_per_epoch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +448,9 @@ class ContinualTrainer:
         if collate is None:
             raise ValueError(f"task {task.name!r} has no collate function and the trainer has none")
         world, rank = acc.num_processes, acc.process_index
-        per_epoch = steps_per_epoch(len(data), cfg.batch_size, cfg.grad_accum, world)
+        continuous = cfg.step_schedule == "continuous"
+        count = continuous_steps_per_epoch if continuous else steps_per_epoch
+        per_epoch = count(len(data), cfg.batch_size, cfg.grad_accum, world)
         total = per_epoch * epochs
 
         if loaded is not None:
@@ -484,7 +493,22 @@ class ContinualTrainer:
             perm = epoch_permutation(len(data), cfg.seed, index, self._pos.epoch)
             batches = micro_batches(len(data), cfg.batch_size, perm)
             while self._pos.step_in_epoch < per_epoch:
-                slots = step_slots(batches, self._pos.step_in_epoch, cfg.grad_accum, world, rank)
+                if continuous:
+                    step = self._pos.epoch * per_epoch + self._pos.step_in_epoch
+                    slots = continuous_slots(
+                        len(data),
+                        cfg.batch_size,
+                        cfg.seed,
+                        index,
+                        step,
+                        cfg.grad_accum,
+                        world,
+                        rank,
+                    )
+                else:
+                    slots = step_slots(
+                        batches, self._pos.step_in_epoch, cfg.grad_accum, world, rank
+                    )
                 loss_value, penalty_value = self._train_step(
                     ctx, wrapped, data, collate, slots, batches
                 )

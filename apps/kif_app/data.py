@@ -1,0 +1,104 @@
+"""The long-sequence instruction data of Recurrent-KIF as trainer tasks.
+
+T5: source = instruction + input (cl-data's "instruct" format), target = output. Causal LMs: the
+Alpaca template with prompt masking (:mod:`.encoding`). Each training row keeps its ``output``
+string, the class key of the memory buffer.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cl_data import (
+    DataError,
+    Seq2SeqEncoder,
+    load_instruct_stream,
+    olora_to_kif,
+    order_tasks,
+    shared_data_root,
+)
+from cl_methods import TrainTask
+
+
+def parse_test_files(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise SystemExit(f"--test-file expects TASK=PATH, got {item!r}")
+        if not Path(path).is_file():
+            raise SystemExit(f"--test-file {item!r}: no such file {path!r}")
+        out[name.strip().lower()] = path.strip()
+    return out
+
+
+def task_names(args: argparse.Namespace, num_tasks: int | None) -> list[str]:
+    """The tasks to train, in order: --tasks, else the order's (first --num-tasks of them)."""
+    if args.tasks:
+        return [t.strip().lower() for t in args.tasks.split(",") if t.strip()]
+    names = [n.lower() for n in order_tasks(args.order)]
+    return names[:num_tasks] if num_tasks else names
+
+
+def load_tasks(args: argparse.Namespace, names: list[str], limits: dict[str, Any]):
+    """The task stream (sub-sampled when asked) and the data folder it came from."""
+    data_dir = (
+        Path(args.data_dir) if args.data_dir else shared_data_root() / "long_sequence_instruct"
+    )
+    tests = parse_test_files(args.test_file)
+    try:
+        stream = load_instruct_stream(names, data_dir, test_files=tests)
+    except DataError as err:
+        raise SystemExit(f"cannot load the long-sequence tasks: {err}") from err
+    if any(v is not None for v in limits.values()):
+        stream = stream.subsample(**limits, seed=args.seed, balanced=args.balanced)
+    return stream, data_dir
+
+
+def describe_order(args: argparse.Namespace) -> str:
+    if args.tasks:
+        return "custom task list"
+    return f"O-LoRA order {args.order} (Recurrent-KIF order id {olora_to_kif(args.order)})"
+
+
+def make_encoder(tokenizer, causal_lm: bool, settings: dict[str, Any]):
+    if causal_lm:
+        from .encoding import alpaca_encoder
+
+        return alpaca_encoder(tokenizer, settings["cutoff_len"], settings["max_new_tokens"])
+    return Seq2SeqEncoder(
+        tokenizer,
+        max_source_length=settings["max_source_length"],
+        max_target_length=settings["max_target_length"],
+        pad_to_multiple_of=8,
+        pad_token_id=0,
+    )
+
+
+def train_tasks(stream, encoder, causal_lm: bool) -> list[TrainTask]:
+    template = "alpaca" if causal_lm else "default"
+    tasks = []
+    for task in stream:
+        prompted = task.prompted("train", template=template)
+        features = encoder.encode_all(prompted, desc=f"encoding {task.name}")
+        for row, ex in zip(features, prompted, strict=True):
+            row["output"] = ex.target
+        tasks.append(
+            TrainTask(
+                name=task.name,
+                train=features,
+                collate=encoder.collate,
+                eval=task.prompted("test", template=template),
+            )
+        )
+    return tasks
+
+
+def attach_dev_data(method, stream, encoder, causal_lm: bool) -> None:
+    """Give the method the first ``dev_per_task`` dev rows of every task (select_best_on_dev)."""
+    template = "alpaca" if causal_lm else "default"
+    for task in stream:
+        rows = task.prompted("dev", template=template)[: method.config.dev_per_task]
+        method.set_dev_data(task.name, encoder.encode_all(rows, desc=f"encoding {task.name} dev"))

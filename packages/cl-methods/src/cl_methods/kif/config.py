@@ -1,0 +1,80 @@
+"""Hyperparameters of Recurrent-KIF (spec recurrent-kif.md sections 2-8); defaults are the
+paper's (T5 and LLaMA share them; B_out is 8 for T5 and 64 for LLaMA)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..methods._stacked import LoRAMethodConfig
+
+
+@dataclass
+class KIFConfig(LoRAMethodConfig):
+    """inner_iterations: K, inner optimizer steps between fusions.
+    outer_iterations: M, outer (memory) steps per fusion.
+    outer_batch_size: B_out, memory examples per outer step and device.
+    outer_optimizer: "adamw" (own AdamW, constant ``outer_lr``) or "inner" (emulates the
+        reference in fp32: an extra step of the inner AdamW at its current LR).
+    outer_lr: 0 emulates the reference in fp16 (its outer LR stayed 0, so no outer change).
+    outer_loss_div_ga: divide the outer loss by gradient accumulation (reference emulation).
+    quantile: q of the importance threshold (about 1 - q of the elements are important).
+    sensitivity: "first" |theta g|, "second" (theta g)^2, "mix" |theta g - (theta g)^2 / 2|.
+    threshold_scope: "global" (one pool over every LoRA tensor) or "local" (per tensor).
+    reset_inner / reset_outer: clear that loop's EMAs after each fusion.
+    memory_ratio: percent of each earlier task's training set kept in memory.
+    memory_class_key: field of a training row that names its class (else its answer tokens).
+    carry_adapters: start each task from the previous task's adapter (False emulates the
+        reference, whose adapters were silently re-initialised per task).
+    select_best_on_dev: keep, per task, the weights with the lowest dev loss (checked every
+        ``dev_every`` steps and at the task's end on ``dev_per_task`` dev rows of each seen task,
+        given with ``set_dev_data``); off by default because dev overlaps test (decision 6f).
+    debug_check_ranks: after each fusion, assert that all processes hold the same weights and
+        masks (checksums gathered across ranks).
+    """
+
+    dropout: float = 0.05
+    inner_iterations: int = 8
+    outer_iterations: int = 4
+    outer_batch_size: int = 8
+    outer_optimizer: Literal["adamw", "inner"] = "adamw"
+    outer_lr: float = 1e-3
+    outer_betas: tuple[float, float] = (0.9, 0.999)
+    outer_eps: float = 1e-8
+    outer_weight_decay: float = 0.0
+    outer_max_grad_norm: float = 1.0
+    outer_loss_div_ga: bool = False
+    quantile: float = 0.8
+    beta1: float = 0.85
+    beta2: float = 0.85
+    sensitivity: Literal["first", "second", "mix"] = "first"
+    threshold_scope: Literal["global", "local"] = "global"
+    reset_inner: bool = True
+    reset_outer: bool = False
+    memory_ratio: float = 2.0
+    memory_seed: int = 42
+    memory_class_key: str = "output"
+    carry_adapters: bool = True
+    select_best_on_dev: bool = False
+    dev_every: int = 40
+    dev_per_task: int = 25
+    debug_check_ranks: bool = False
+
+    def __post_init__(self) -> None:
+        checks = {
+            "inner_iterations": self.inner_iterations >= 1,
+            "outer_iterations": self.outer_iterations >= 0,
+            "outer_batch_size": self.outer_batch_size >= 1,
+            "outer_lr": self.outer_lr >= 0,
+            "quantile": 0.0 <= self.quantile <= 1.0,
+            "beta1": 0.0 <= self.beta1 < 1.0,
+            "beta2": 0.0 <= self.beta2 < 1.0,
+            "memory_ratio": self.memory_ratio >= 0,
+            "outer_max_grad_norm": self.outer_max_grad_norm >= 0,
+            "dev_every": self.dev_every >= 1,
+            "dev_per_task": self.dev_per_task >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid KIFConfig values: {', '.join(bad)}")
+        self.outer_betas = tuple(self.outer_betas)  # type: ignore[assignment]

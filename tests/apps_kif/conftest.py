@@ -1,0 +1,61 @@
+"""Helpers of the Recurrent-KIF app tests: run the app as a script, or import its modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = ROOT / "apps"
+if str(APPS) not in sys.path:
+    sys.path.insert(0, str(APPS))
+
+
+def run_app(*args: str, env: dict | None = None, timeout: int = 600):
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(APPS / "reproduce_kif.py"), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
+
+
+# A smaller smoke run for tests: 3 tasks, 24 training and 4 test examples each, 2 epochs.
+QUICK = [
+    "--preset",
+    "smoke",
+    "--max-train-samples",
+    "24",
+    "--max-test-samples",
+    "4",
+    "--epochs",
+    "2",
+    "--per-device-batch",
+    "4",
+    "--log-with",
+    "none",
+    "--no-progress",
+    "--no-plot",
+]
+
+
+@pytest.fixture
+def quick_args() -> list[str]:
+    return list(QUICK)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, shared_data):
+    """One uninterrupted quick smoke run as a script, shared by the module's tests."""
+    out = tmp_path_factory.mktemp("kif") / "full"
+    proc = run_app(*QUICK, "--checkpoint-every", "4", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
