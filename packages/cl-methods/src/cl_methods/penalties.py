@@ -34,3 +34,47 @@ def frobenius_sum(params: Sequence[torch.Tensor]) -> torch.Tensor:
     for p in params:
         total = total + torch.linalg.vector_norm(p.float())
     return total
+
+
+NLORA_MODES = ("ab", "delta_w")
+
+
+def nlora_penalty(
+    a_list: Sequence[torch.Tensor], b_list: Sequence[torch.Tensor], mode: str = "ab"
+) -> torch.Tensor:
+    """N-LoRA: ``sum_l ||P_l||_1`` (entry-wise L1) over the adapted layers.
+
+    ``a_list[l]`` is the current task's ``A [r, d_in]`` and ``b_list[l]`` its ``B [d_out, r]``.
+
+    - ``mode="ab"`` (the released code): ``P = A @ B``, the product of the stored weight matrices,
+      an ``r x r`` matrix that only type-checks when ``d_in == d_out``. A non-square layer raises
+      ``ValueError`` naming the layer index and shapes (use ``"delta_w"`` there).
+    - ``mode="delta_w"`` (the paper's text): ``P = B @ A = delta W`` (``d_out x d_in``, the LoRA
+      scale left out as in the reference).
+    """
+    if mode not in NLORA_MODES:
+        raise ValueError(f"nlora_penalty mode must be one of {NLORA_MODES}, got {mode!r}")
+    if len(a_list) != len(b_list):
+        raise ValueError(f"nlora_penalty got {len(a_list)} A matrices and {len(b_list)} B's")
+    if not a_list:
+        raise ValueError("nlora_penalty needs at least one adapted layer")
+    total = a_list[0].new_zeros((), dtype=torch.float32)
+    for index, (a, b) in enumerate(zip(a_list, b_list, strict=True)):
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[1]:
+            raise ValueError(
+                f"nlora_penalty layer {index}: expected A [r, d_in] and B [d_out, r], got "
+                f"A{tuple(a.shape)} B{tuple(b.shape)}"
+            )
+        if mode == "ab":
+            if a.shape[1] != b.shape[0]:
+                raise ValueError(
+                    f"nlora_penalty layer {index}: mode 'ab' multiplies A{tuple(a.shape)} by "
+                    f"B{tuple(b.shape)}, which needs a square layer (d_in {a.shape[1]} != d_out "
+                    f"{b.shape[0]}, e.g. GQA k/v projections); use mode 'delta_w' "
+                    f"(--nlora-target delta_w), the L1 of delta W = B A"
+                )
+            prod = a.float() @ b.float()
+        else:
+            prod = b.float() @ a.float()
+        total = total + prod.abs().sum()
+    return total
