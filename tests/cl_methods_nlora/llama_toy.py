@@ -79,7 +79,8 @@ def evaluator(max_new_tokens: int = 4) -> GenerationEvaluator:
 
 def run(output_dir: str, method: str = "nlora", resume: bool = False, **over) -> tuple:
     """Fit the toy stream; returns (result, trainer)."""
-    opts = {"dropout": 0.1, **over.pop("method_opts", {})}
+    opts = {} if method == "seqft" else {"dropout": 0.1}
+    opts.update(over.pop("method_opts", {}))
     cfg = TrainerConfig(
         output_dir=output_dir,
         epochs=over.pop("epochs", 2),
