@@ -69,3 +69,26 @@ def test_gqa_delta_w_in_bf16(tmp_path):
     assert [p["lambda_1"] for p in config["task_params"]] == [0.2] * 4
     results = json.loads((out / "results.json").read_text())
     assert len(results["extra"]["task_update_analysis"]["pairs"]) == 6
+
+
+def test_local_llama_gets_the_llama_table(tmp_path, shared_data):
+    """A causal LM given with --model (a local folder) runs the paper path with the LLaMA table
+    of order 1: per-task lr, lambda_1 0.46, global batch 48 = 4 x 12."""
+    from common.models import tiny_llama
+
+    model, tokenizer, _ = tiny_llama(hidden=32)
+    folder = tmp_path / "tiny-llama"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = tmp_path / "paper"
+    argv = ["--model", str(folder), "--data-dir", str(shared_data / "CL_Benchmark")]
+    argv += ["--max-train-samples", "1", "--max-test-samples", "1", "--epochs", "1"]
+    argv += ["--max-source-length", "48", "--max-new-tokens", "2", "--log-with", "none"]
+    argv += ["--no-progress", "--no-plot", "--no-analysis", "--output-dir", str(out)]
+    assert _in_process(*argv) == 0
+    config = json.loads((out / "run_config.json").read_text())
+    assert config["tasks"] == ["dbpedia", "amazon", "yahoo", "agnews"]
+    assert [p["lr"] for p in config["task_params"]] == [1e-3, 1e-4, 1e-4, 1e-4]
+    assert [p["lambda_1"] for p in config["task_params"]] == [0.46] * 4
+    assert (config["trainer"]["batch_size"], config["trainer"]["grad_accum"]) == (4, 12)
+    assert "task_update_analysis" not in json.loads((out / "results.json").read_text())["extra"]
