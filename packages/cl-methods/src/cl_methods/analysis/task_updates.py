@@ -105,6 +105,46 @@ def task_measures(update: TaskUpdate, rel_threshold: float = 1e-2) -> dict[str, 
     }
 
 
+@dataclass
+class _Prepared:
+    """What the pair measures need from one update, computed once per task and layer."""
+
+    update: TaskUpdate
+    dense: torch.Tensor
+    active: torch.Tensor
+    norm: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+
+    @classmethod
+    def of(cls, update: TaskUpdate, rel_threshold: float, rank_rtol: float) -> _Prepared:
+        dense = update.dense()
+        u, _, v = update.svd(rank_rtol)
+        return cls(
+            update, dense, _active(dense, rel_threshold), torch.linalg.vector_norm(dense), u, v
+        )
+
+
+def _pair(first: _Prepared, second: _Prepared) -> dict[str, float | None]:
+    if first.dense.shape != second.dense.shape:
+        raise ValueError(
+            f"updates differ in shape: {tuple(first.dense.shape)} vs {tuple(second.dense.shape)}"
+        )
+    both = (first.active & second.active).sum()
+    either = (first.active | second.active).sum()
+    n1, n2 = first.norm, second.norm
+    inner = (first.dense * second.dense).sum()
+    a1, a2 = first.update.a.float(), second.update.a.float()
+    return {
+        "collision_rate": float(both) / first.dense.numel(),
+        "collision_jaccard": float(both) / float(either) if either > 0 else 0.0,
+        "frobenius_cosine": float(inner.abs() / (n1 * n2)) if n1 > 0 and n2 > 0 else None,
+        "input_overlap": _overlap(first.v, second.v),
+        "output_overlap": _overlap(first.u, second.u),
+        "a_orthogonality_l1": float((a1 @ a2.T).abs().sum()),
+    }
+
+
 def pair_measures(
     first: TaskUpdate,
     second: TaskUpdate,
@@ -112,24 +152,10 @@ def pair_measures(
     rank_rtol: float = 1e-6,
 ) -> dict[str, float | None]:
     """Every pair measure of the module docstring for two updates of one layer."""
-    d1, d2 = first.dense(), second.dense()
-    if d1.shape != d2.shape:
-        raise ValueError(f"updates differ in shape: {tuple(d1.shape)} vs {tuple(d2.shape)}")
-    act1, act2 = _active(d1, rel_threshold), _active(d2, rel_threshold)
-    both = (act1 & act2).sum()
-    either = (act1 | act2).sum()
-    n1, n2 = torch.linalg.vector_norm(d1), torch.linalg.vector_norm(d2)
-    inner = (d1 * d2).sum()
-    u1, _, v1 = first.svd(rank_rtol)
-    u2, _, v2 = second.svd(rank_rtol)
-    return {
-        "collision_rate": float(both) / d1.numel(),
-        "collision_jaccard": float(both) / float(either) if either > 0 else 0.0,
-        "frobenius_cosine": float(inner.abs() / (n1 * n2)) if n1 > 0 and n2 > 0 else None,
-        "input_overlap": _overlap(v1, v2),
-        "output_overlap": _overlap(u1, u2),
-        "a_orthogonality_l1": float((first.a.float() @ second.a.float().T).abs().sum()),
-    }
+    return _pair(
+        _Prepared.of(first, rel_threshold, rank_rtol),
+        _Prepared.of(second, rel_threshold, rank_rtol),
+    )
 
 
 def layer_task_updates(model: nn.Module) -> dict[str, list[TaskUpdate]]:
@@ -175,10 +201,11 @@ def analyse_task_updates(
         for k, up in enumerate(ups):
             for m, v in task_measures(up, rel_threshold).items():
                 task_sums[m][k].append(v)
+        prepared = [_Prepared.of(up, rel_threshold, rank_rtol) for up in ups]
         for i, j in pairs:
             if j >= len(ups):
                 continue
-            values = pair_measures(ups[i], ups[j], rel_threshold, rank_rtol)
+            values = _pair(prepared[i], prepared[j])
             for m, v in values.items():
                 layer_pairs[m].append(v)
                 pair_sums[m][i][j].append(v)
