@@ -1,4 +1,7 @@
-"""apps/reproduce_nlora.py end to end on its smoke preset (tiny LLaMA and GQA, shortened)."""
+"""apps/reproduce_nlora.py end to end on its smoke preset (tiny LLaMA and GQA, shortened).
+
+Most runs call the app's recipe in this process (interpreter start-up costs more than a shortened
+run); the kill-and-resume test runs the script itself in a subprocess."""
 
 import json
 
@@ -22,12 +25,19 @@ QUICK = [
 ]
 
 
-def test_llama_smoke_writes_results_and_the_task_update_analysis(nlora_app, tmp_path):
+def _in_process(*argv):
+    """Run the app's recipe in this process (no interpreter start-up): its return code."""
+    from common.lora_recipe import run
+    from reproduce_nlora import APP
+
+    return run(APP, list(argv))
+
+
+def test_llama_smoke_writes_results_and_the_task_update_analysis(tmp_path, capsys):
     out = tmp_path / "run"
-    proc = nlora_app(*QUICK, "--smoke-arch", "llama", "--plot", "--output-dir", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "AP = " in proc.stdout and "BWT = " in proc.stdout
-    assert "tiny-llama" in proc.stdout
+    assert _in_process(*QUICK, "--smoke-arch", "llama", "--plot", "--output-dir", str(out)) == 0
+    stdout = capsys.readouterr().out
+    assert "AP = " in stdout and "BWT = " in stdout and "tiny-llama" in stdout
     results = json.loads((out / "results.json").read_text())
     assert len(results["tasks"]) == 4 and results["metrics"]["ap"] is not None
     analysis = results["extra"]["task_update_analysis"]
@@ -40,14 +50,6 @@ def test_llama_smoke_writes_results_and_the_task_update_analysis(nlora_app, tmp_
     assert config["method"]["name"] == "nlora" and config["method"]["nlora_target"] == "ab"
     assert [p["lambda_1"] for p in config["task_params"]] == [0.46] * 4  # LLaMA order-1 table
     assert [p["lr"] for p in config["task_params"]] == [2e-2] * 4  # the smoke preset's
-
-
-def _in_process(*argv):
-    """Run the app's recipe in this process (no interpreter start-up): its return code."""
-    from common.lora_recipe import run
-    from reproduce_nlora import APP
-
-    return run(APP, list(argv))
 
 
 def test_gqa_fails_at_once_in_ab_mode(tmp_path):
@@ -92,3 +94,27 @@ def test_local_llama_gets_the_llama_table(tmp_path, shared_data):
     assert [p["lambda_1"] for p in config["task_params"]] == [0.46] * 4
     assert (config["trainer"]["batch_size"], config["trainer"]["grad_accum"]) == (4, 12)
     assert "task_update_analysis" not in json.loads((out / "results.json").read_text())["extra"]
+
+
+def test_app_resume_after_kill_matches_the_uninterrupted_run(nlora_app, tmp_path):
+    """Tiny LLaMA, 4 tasks x 4 steps, checkpoints every 3 steps; the trainer's kill hook SIGKILLs
+    the app after the checkpoint at global step 6 (in the second task); --resume then ends with
+    the same accuracy matrix and bit-identical task adapters as an uninterrupted run."""
+    from safetensors.torch import load_file
+
+    from cl_methods.trainer.trainer import KILL_ENV
+
+    args = [*QUICK, "--smoke-arch", "llama", "--epochs", "2", "--global-batch", "2"]
+    args += ["--per-device-batch", "2", "--checkpoint-every", "3", "--max-source-length", "48"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert _in_process(*args, "--output-dir", str(full)) == 0
+    killed = nlora_app(*args, "--output-dir", str(cut), env={KILL_ENV: "6"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert (cut / "checkpoints" / "latest").read_text().strip().endswith("t01-in_task")
+    assert _in_process(*args, "--output-dir", str(cut), "--resume") == 0
+    matrix = [json.loads((d / "results.json").read_text())["matrix"] for d in (full, cut)]
+    assert matrix[0] == matrix[1]
+    for folder in sorted(p.name for p in (full / "tasks").iterdir()):
+        a = load_file(str(full / "tasks" / folder / "adapter.safetensors"))
+        b = load_file(str(cut / "tasks" / folder / "adapter.safetensors"))
+        assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), folder

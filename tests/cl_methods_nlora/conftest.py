@@ -18,8 +18,3 @@ def llama_toy():
     sys.modules["nlora_llama_toy"] = module
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def llama_toy_script() -> Path:
-    return HERE / "llama_toy.py"

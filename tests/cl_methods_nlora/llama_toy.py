@@ -1,13 +1,8 @@
 """A toy continual stream on a tiny LLaMA (byte tokenizer, word -> label tasks) for N-LoRA tests.
-
-Also runnable as a script (the resume-after-kill test launches it):
-    python llama_toy.py OUTPUT_DIR [--method nlora] [--nlora-target ab] [--resume] ...
-"""
+(The kill-and-resume run of a tiny LLaMA is tests/apps_nlora's, through the app.)"""
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 
 import torch
@@ -98,26 +93,3 @@ def run(output_dir: str, method: str = "nlora", resume: bool = False, **over) ->
         raise TypeError(f"unknown options {sorted(over)}")
     trainer = ContinualTrainer(model, build_method(method, opts), cfg, evaluate=evaluator())
     return trainer.fit(toy_tasks(), resume=resume), trainer
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("output_dir")
-    ap.add_argument("--method", default="nlora")
-    ap.add_argument("--nlora-target", default="ab")
-    ap.add_argument("--checkpoint-every", type=int, default=0)
-    ap.add_argument("--resume", action="store_true")
-    args = ap.parse_args()
-    opts = {"nlora_target": args.nlora_target} if args.method == "nlora" else {}
-    result, _ = run(
-        args.output_dir,
-        args.method,
-        args.resume,
-        checkpoint_every=args.checkpoint_every,
-        method_opts=opts,
-    )
-    print("RESULT " + json.dumps(result.matrix))
-
-
-if __name__ == "__main__":
-    main()
