@@ -282,8 +282,9 @@ def _load_model(app: App, args: argparse.Namespace, smoke: bool):
     return model, tokenizer, encoder_decoder, name
 
 
-def _task_update_analysis(model, names: list[str], output_dir: Path, plot: bool):
-    """The task-update analysis of a stacked-adapter run (None for other methods)."""
+def _task_update_analysis(model, names: list[str], output_dir: Path, plot: bool, title: str):
+    """The task-update analysis of a stacked-adapter run (None for other methods); prints its
+    summary and draws task_updates.png."""
     from cl_methods.adapters import stacked_lora_layers
     from cl_methods.analysis import analyse_task_updates, plot_task_updates
 
@@ -291,9 +292,15 @@ def _task_update_analysis(model, names: list[str], output_dir: Path, plot: bool)
     if not layers or len(next(iter(layers.values())).task_ranks) < 2:
         return None
     analysis = analyse_task_updates(model, names)
+    summary = analysis["summary"]
+    keys = ("collision_rate", "frobenius_cosine", "input_overlap", "mean_density")
+    print(
+        "task updates (mean over layers and task pairs): "
+        + ", ".join(f"{k} {summary[k]:.3f}" for k in keys if summary[k] is not None)
+    )
     if plot:
         try:
-            plot_task_updates(analysis, output_dir / "task_updates.png")
+            plot_task_updates(analysis, output_dir / "task_updates.png", title=title)
         except ImportError as err:
             print(f"task-update plot skipped: {err}", file=sys.stderr)
     return analysis
@@ -428,7 +435,8 @@ def run(app: App, argv: list[str] | None = None) -> int:
         return 0
     analysis = None
     if args.analysis:
-        analysis = _task_update_analysis(trainer.model, names, output_dir, args.plot)
+        title = f"{app.title} order {args.order} {method.name}: task updates, mean over layers"
+        analysis = _task_update_analysis(trainer.model, names, output_dir, args.plot, title)
 
     from .report import write_run_report
 
