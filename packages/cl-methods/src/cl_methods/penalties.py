@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 
 def orthogonality(
@@ -50,7 +51,8 @@ def nlora_penalty(
       an ``r x r`` matrix that only type-checks when ``d_in == d_out``. A non-square layer raises
       ``ValueError`` naming the layer index and shapes (use ``"delta_w"`` there).
     - ``mode="delta_w"`` (the paper's text): ``P = B @ A = delta W`` (``d_out x d_in``, the LoRA
-      scale left out as in the reference).
+      scale left out as in the reference). Each layer's product is recomputed in backward
+      (activation checkpointing) instead of being kept for it.
     """
     if mode not in NLORA_MODES:
         raise ValueError(f"nlora_penalty mode must be one of {NLORA_MODES}, got {mode!r}")
@@ -73,8 +75,15 @@ def nlora_penalty(
                     f"{b.shape[0]}, e.g. GQA k/v projections); use mode 'delta_w' "
                     f"(--nlora-target delta_w), the L1 of delta W = B A"
                 )
-            prod = a.float() @ b.float()
+            total = total + _l1_of_product(a, b)
+        elif torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+            # delta W is d_out x d_in (64 MB per layer for LLaMA-7B): recompute it in backward
+            # rather than keep one per layer alive until then.
+            total = total + checkpoint(_l1_of_product, b, a, use_reentrant=False)
         else:
-            prod = b.float() @ a.float()
-        total = total + prod.abs().sum()
+            total = total + _l1_of_product(b, a)
     return total
+
+
+def _l1_of_product(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x.float() @ y.float()).abs().sum()
