@@ -9,6 +9,7 @@ LLaMA settings (lr 1e-3 on task 1 then 1e-4). `--method` runs the baselines (seq
 inclora, mtl) with the same recipe.
 
     python apps/reproduce_olora.py --preset smoke       # tiny T5, synthetic tasks, no download
+    python apps/reproduce_olora.py --preset smoke --smoke-arch llama     # tiny LLaMA instead
     python apps/reproduce_olora.py --order 1 --model /path/to/t5-large
 """
 

@@ -37,7 +37,7 @@ from cl_methods import (
 )
 from cl_methods.registry import config_from_dict
 
-from .models import load_pretrained, tiny_t5
+from .models import load_config, load_pretrained, tiny_llama, tiny_t5
 
 TaskParams = Callable[[int, list[str], bool, argparse.Namespace], list[dict[str, Any]]]
 
@@ -53,9 +53,16 @@ class App:
     method_flags: dict[str, str] = field(default_factory=dict)  # CLI dest -> method config field
     default_model: str = "t5-large"
     paper_defaults: dict[str, Any] = field(default_factory=dict)  # per-device batch etc.
+    # (order, causal_lm) -> (global batch, per-device batch), when the paper's batch varies
+    batch_table: Callable[[int, bool], tuple[int, int]] | None = None
 
 
-# The smoke preset: a tiny T5 on the embedded synthetic benchmark, a few minutes on 2 CPU cores.
+SMOKE_ARCHS = ("t5", "llama", "llama-gqa")
+MODEL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# The smoke preset: a tiny T5 or LLaMA (--smoke-arch) on the embedded synthetic benchmark, a few
+# minutes on 2 CPU cores.
 SMOKE = {
     "max_train_samples": None,
     "max_test_samples": 24,
@@ -83,12 +90,20 @@ def build_parser(app: App) -> argparse.ArgumentParser:
         "--preset",
         choices=("paper", "smoke"),
         default="paper",
-        help="smoke: tiny T5 + byte tokenizer on the embedded synthetic benchmark (no download)",
+        help="smoke: a tiny random model (--smoke-arch) + byte tokenizer on the embedded "
+        "synthetic benchmark (no download)",
+    )
+    add(
+        "--smoke-arch",
+        choices=SMOKE_ARCHS,
+        default="t5",
+        help="smoke model: tiny T5, tiny LLaMA, or tiny LLaMA with grouped-query attention "
+        "(k/v narrower than q)",
     )
     add(
         "--model",
         default=None,
-        help=f"hub id or local folder (default: {app.default_model}; smoke: a tiny T5)",
+        help=f"hub id or local folder (default: {app.default_model}; smoke: --smoke-arch)",
     )
     add(
         "--data-dir",
@@ -126,6 +141,13 @@ def build_parser(app: App) -> argparse.ArgumentParser:
         choices=("auto", "fp32", "bf16", "fp16"),
         default="auto",
         help="auto: bf16 on a GPU, fp32 on the CPU",
+    )
+    add(
+        "--model-dtype",
+        choices=("auto", *MODEL_DTYPES),
+        default="auto",
+        help="dtype of the frozen base weights (adapters stay fp32); auto: bf16 for a causal LM "
+        "on a GPU (the reference's LLaMA setting), else fp32",
     )
     # Adapters and the method's regulariser
     add("--r", type=int, default=None, help="LoRA rank (paper: 8)")
@@ -166,15 +188,31 @@ def build_parser(app: App) -> argparse.ArgumentParser:
     add("--log-with", default="tensorboard", help="comma-separated accelerate trackers, or none")
     add("--progress", action=argparse.BooleanOptionalAction, default=True)
     add("--plot", action=argparse.BooleanOptionalAction, default=True, help="heatmap PNG")
+    add(
+        "--analysis",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="task-update analysis (collision rate, subspace overlap) into results.json and "
+        "task_updates.png",
+    )
     return ap
 
 
+# The tiny random LLaMA needs a larger learning rate than the tiny T5 to learn anything in the
+# smoke preset's 8 epochs with q/v adapters only.
+SMOKE_BY_ARCH: dict[str, dict[str, Any]] = {"llama": {"lr": 2e-2}, "llama-gqa": {"lr": 2e-2}}
+
+
 def _setting(args: argparse.Namespace, name: str, smoke: bool, paper: Any) -> Any:
-    """Command line, else the smoke preset, else the paper's value."""
+    """Command line, else the smoke preset (its per-architecture values first), else the
+    paper's value."""
     value = getattr(args, name)
     if value is not None:
         return value
-    return SMOKE.get(name, paper) if smoke else paper
+    if not smoke:
+        return paper
+    by_arch = SMOKE_BY_ARCH.get(getattr(args, "smoke_arch", "t5"), {})
+    return by_arch.get(name, SMOKE.get(name, paper))
 
 
 def _method_config(app: App, args: argparse.Namespace) -> Any:
@@ -220,6 +258,54 @@ def _precision(choice: str) -> str:
     return {"fp32": "no"}.get(choice, choice)
 
 
+def _model_dtype(choice: str, causal_lm: bool) -> torch.dtype:
+    if choice == "auto":
+        return torch.bfloat16 if causal_lm and torch.cuda.is_available() else torch.float32
+    return MODEL_DTYPES[choice]
+
+
+def _load_model(app: App, args: argparse.Namespace, smoke: bool):
+    """(model, tokenizer, encoder_decoder, description)."""
+    if smoke and args.model is None:
+        if args.smoke_arch == "t5":
+            model, tokenizer, encoder_decoder = tiny_t5(seed=args.seed)
+        else:
+            model, tokenizer, encoder_decoder = tiny_llama(
+                seed=args.seed, gqa=args.smoke_arch == "llama-gqa"
+            )
+        model.to(_model_dtype(args.model_dtype, not encoder_decoder))
+        return model, tokenizer, encoder_decoder, f"tiny-{args.smoke_arch} (smoke, random init)"
+    name = args.model or app.default_model
+    config = load_config(name, app.script)
+    dtype = _model_dtype(args.model_dtype, not config.is_encoder_decoder)
+    model, tokenizer, encoder_decoder = load_pretrained(name, app.script, dtype=dtype)
+    return model, tokenizer, encoder_decoder, name
+
+
+def _task_update_analysis(model, names: list[str], output_dir: Path, plot: bool, title: str):
+    """The task-update analysis of a stacked-adapter run (None for other methods); prints its
+    summary and draws task_updates.png."""
+    from cl_methods.adapters import stacked_lora_layers
+    from cl_methods.analysis import analyse_task_updates, plot_task_updates
+
+    layers = stacked_lora_layers(model)
+    if not layers or len(next(iter(layers.values())).task_ranks) < 2:
+        return None
+    analysis = analyse_task_updates(model, names)
+    summary = analysis["summary"]
+    keys = ("collision_rate", "frobenius_cosine", "input_overlap", "mean_density")
+    print(
+        "task updates (mean over layers and task pairs): "
+        + ", ".join(f"{k} {summary[k]:.3f}" for k in keys if summary[k] is not None)
+    )
+    if plot:
+        try:
+            plot_task_updates(analysis, output_dir / "task_updates.png", title=title)
+        except ImportError as err:
+            print(f"task-update plot skipped: {err}", file=sys.stderr)
+    return analysis
+
+
 def _load_tasks(args: argparse.Namespace, smoke: bool):
     if smoke and args.data_dir is None:
         if args.order not in (1, 2, 3):
@@ -236,18 +322,20 @@ def run(app: App, argv: list[str] | None = None) -> int:
     args = build_parser(app).parse_args(argv)
     smoke = args.preset == "smoke"
     suffix = "-smoke" if smoke else ""
+    if smoke and args.model is None and args.smoke_arch != "t5":
+        suffix += f"-{args.smoke_arch}"
     default_dir = Path("runs") / app.script.removesuffix(".py")
     output_dir = Path(args.output_dir or default_dir / f"order{args.order}-{args.method}{suffix}")
     method = _method_config(app, args)
 
     torch.manual_seed(args.seed)
-    if smoke and args.model is None:
-        model, tokenizer, encoder_decoder = tiny_t5(seed=args.seed)
-        model_name = "tiny-t5 (smoke preset, random init)"
-    else:
-        model_name = args.model or app.default_model
-        model, tokenizer, encoder_decoder = load_pretrained(model_name, app.script)
+    model, tokenizer, encoder_decoder, model_name = _load_model(app, args, smoke)
     causal_lm = not encoder_decoder
+    try:  # attach the method's adapters now, so that a model it cannot adapt fails at once
+        model = method.prepare(model)
+    except ValueError as err:
+        msg = f"{app.script}: method {method.name!r} cannot adapt {model_name}: {err}"
+        raise SystemExit(msg) from err
 
     stream, data_source = _load_tasks(args, smoke)
     limits = {
@@ -290,8 +378,11 @@ def run(app: App, argv: list[str] | None = None) -> int:
         )
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    global_batch = _setting(args, "global_batch", smoke, paper.get("global_batch", 64))
+    paper_global = paper.get("global_batch", 64)
     paper_batch = paper.get("per_device_batch_causal" if causal_lm else "per_device_batch", 8)
+    if app.batch_table is not None:
+        paper_global, paper_batch = app.batch_table(args.order, causal_lm)
+    global_batch = _setting(args, "global_batch", smoke, paper_global)
     per_device = _setting(args, "per_device_batch", smoke, paper_batch)
     if global_batch % (per_device * world):
         raise SystemExit(
@@ -342,6 +433,10 @@ def run(app: App, argv: list[str] | None = None) -> int:
     result = trainer.fit(tasks, resume=args.resume)
     if not trainer.accelerator.is_main_process:
         return 0
+    analysis = None
+    if args.analysis:
+        title = f"{app.title} order {args.order} {method.name}: task updates, mean over layers"
+        analysis = _task_update_analysis(trainer.model, names, output_dir, args.plot, title)
 
     from .report import write_run_report
 
@@ -369,6 +464,7 @@ def run(app: App, argv: list[str] | None = None) -> int:
         config=run_config,
         hardware=hardware,
         plot=args.plot,
+        extra={"task_update_analysis": analysis} if analysis is not None else None,
     )
     (output_dir / "run_config.json").write_text(json.dumps(run_config, indent=2, default=str))
     return 0

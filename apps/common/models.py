@@ -84,3 +84,37 @@ def tiny_t5(seed: int = 0, d_model: int = 64, layers: int = 2):
     )
     torch.manual_seed(seed)
     return T5ForConditionalGeneration(config), tokenizer, True
+
+
+def tiny_llama(
+    seed: int = 0, hidden: int = 64, layers: int = 2, gqa: bool = False, init: float = 0.15
+):
+    """(model, tokenizer, False): a randomly initialised tiny LLaMA and cl-data's byte-level
+    tokenizer (left padding), no download. ``gqa=True`` gives grouped-query attention with half
+    as many k/v heads, so ``k_proj``/``v_proj`` are narrower than ``q_proj``. Smoke runs and tests.
+    ``init`` (the weights' std) is wider than LLaMA's 0.02 so that q/v adapters alone can steer
+    the random model's outputs (at 0.02 its logits stay uniform and nothing is learnt).
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from cl_data import byte_level_tokenizer
+
+    tokenizer = byte_level_tokenizer()
+    tokenizer.padding_side = "left"
+    heads = 4
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads // 2 if gqa else heads,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        initializer_range=init,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config), tokenizer, False

@@ -30,8 +30,10 @@ def write_run_report(
     config: dict[str, Any],
     hardware: dict[str, Any],
     plot: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT."""
+    """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT.
+    ``extra`` entries (e.g. the task-update analysis) go into results.json as they are."""
     output_dir = Path(output_dir)
     predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
     results = make_results(
@@ -40,7 +42,11 @@ def write_run_report(
         hardware=hardware,
         predictions=predictions,
         name=name,
-        extra={"train_stats": result.train_stats, "epoch_scores": result.epoch_scores},
+        extra={
+            "train_stats": result.train_stats,
+            "epoch_scores": result.epoch_scores,
+            **(extra or {}),
+        },
     )
     paths = write_report(results, output_dir, plot=plot)
     metrics = results.metrics

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 
 def orthogonality(
@@ -34,3 +35,55 @@ def frobenius_sum(params: Sequence[torch.Tensor]) -> torch.Tensor:
     for p in params:
         total = total + torch.linalg.vector_norm(p.float())
     return total
+
+
+NLORA_MODES = ("ab", "delta_w")
+
+
+def nlora_penalty(
+    a_list: Sequence[torch.Tensor], b_list: Sequence[torch.Tensor], mode: str = "ab"
+) -> torch.Tensor:
+    """N-LoRA: ``sum_l ||P_l||_1`` (entry-wise L1) over the adapted layers.
+
+    ``a_list[l]`` is the current task's ``A [r, d_in]`` and ``b_list[l]`` its ``B [d_out, r]``.
+
+    - ``mode="ab"`` (the released code): ``P = A @ B``, the product of the stored weight matrices,
+      an ``r x r`` matrix that only type-checks when ``d_in == d_out``. A non-square layer raises
+      ``ValueError`` naming the layer index and shapes (use ``"delta_w"`` there).
+    - ``mode="delta_w"`` (the paper's text): ``P = B @ A = delta W`` (``d_out x d_in``, the LoRA
+      scale left out as in the reference). Each layer's product is recomputed in backward
+      (activation checkpointing) instead of being kept for it.
+    """
+    if mode not in NLORA_MODES:
+        raise ValueError(f"nlora_penalty mode must be one of {NLORA_MODES}, got {mode!r}")
+    if len(a_list) != len(b_list):
+        raise ValueError(f"nlora_penalty got {len(a_list)} A matrices and {len(b_list)} B's")
+    if not a_list:
+        raise ValueError("nlora_penalty needs at least one adapted layer")
+    total = a_list[0].new_zeros((), dtype=torch.float32)
+    for index, (a, b) in enumerate(zip(a_list, b_list, strict=True)):
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[1]:
+            raise ValueError(
+                f"nlora_penalty layer {index}: expected A [r, d_in] and B [d_out, r], got "
+                f"A{tuple(a.shape)} B{tuple(b.shape)}"
+            )
+        if mode == "ab":
+            if a.shape[1] != b.shape[0]:
+                raise ValueError(
+                    f"nlora_penalty layer {index}: mode 'ab' multiplies A{tuple(a.shape)} by "
+                    f"B{tuple(b.shape)}, which needs a square layer (d_in {a.shape[1]} != d_out "
+                    f"{b.shape[0]}, e.g. GQA k/v projections); use mode 'delta_w' "
+                    f"(--nlora-target delta_w), the L1 of delta W = B A"
+                )
+            total = total + _l1_of_product(a, b)
+        elif torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+            # delta W is d_out x d_in (64 MB per layer for LLaMA-7B): recompute it in backward
+            # rather than keep one per layer alive until then.
+            total = total + checkpoint(_l1_of_product, b, a, use_reentrant=False)
+        else:
+            total = total + _l1_of_product(b, a)
+    return total
+
+
+def _l1_of_product(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x.float() @ y.float()).abs().sum()
