@@ -99,4 +99,12 @@ def nlora_penalty(
 
 
 for _name in ("orthogonality_penalty", "l2_penalty", "nlora_penalty"):
-    register_op(Op(_name, getattr(reference, _name), triton=f"subspace:{_name}"))
+    register_op(
+        Op(
+            _name,
+            getattr(reference, _name),
+            triton=f"subspace:{_name}",
+            cpp=f"subspace:{_name}",
+            cpp_extension="subspace",
+        )
+    )
