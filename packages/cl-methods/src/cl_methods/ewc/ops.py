@@ -1,14 +1,13 @@
-"""EWC math on lists of tensors (spec classic-methods.md 2.11).
-
-These are the PyTorch reference versions; cl-kernels provides fused ops with the same names and
-signatures, to which these entry points may be routed.
-"""
+"""EWC math on lists of tensors (spec classic-methods.md 2.11): thin entry points over
+cl-kernels' fused ops (Triton on CUDA, C++ on CPU, the PyTorch reference otherwise)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+
+import cl_kernels
 
 
 def fisher_accumulate(
@@ -21,10 +20,10 @@ def fisher_accumulate(
     """
     if len(fishers) != len(grads):
         raise ValueError(f"{len(fishers)} Fisher tensors but {len(grads)} gradients")
-    with torch.no_grad():
-        for f, g in zip(fishers, grads):
-            if g is not None:
-                f.add_(g.detach().to(f.dtype).square(), alpha=c)
+    cast = [
+        None if g is None else g.detach().to(f.dtype) for f, g in zip(fishers, grads, strict=True)
+    ]
+    cl_kernels.fisher_accumulate(fishers, cast, c)
     return fishers
 
 
@@ -35,11 +34,7 @@ def fisher_merge(
     running mean over tasks; t = 0 copies F_new); returns ``f_old``."""
     if len(f_new) != len(f_old):
         raise ValueError(f"{len(f_new)} new Fisher tensors but {len(f_old)} old ones")
-    if t <= -1:
-        raise ValueError(f"fisher_merge: t must be > -1, got {t}")
-    with torch.no_grad():
-        for new, old in zip(f_new, f_old):
-            old.copy_((new.float() + t * old.float()) / (t + 1))
+    cl_kernels.fisher_merge(f_new, f_old, t)
     return f_old
 
 
@@ -56,7 +51,4 @@ def ewc_penalty(
         )
     if not params:
         return torch.zeros(())
-    total = params[0].new_zeros((), dtype=torch.float32)
-    for p, a, f in zip(params, anchors, fishers):
-        total = total + (f * (p.float() - a).square()).sum()
-    return 0.5 * lam * total
+    return cl_kernels.ewc_penalty(params, anchors, fishers, lam)
