@@ -1,0 +1,86 @@
+"""Python side of the C++ row kernels (``cl_kernels._cpp_weighted_ce``) on CPU tensors.
+
+The extension works on contiguous fp32 rows. Half-precision logits are upcast one block of rows
+at a time (``ROW_BLOCK_ELEMS`` elements), so no full fp32 copy of the logits is ever made; with
+``write_grad`` the block's gradient is cast back into the caller's tensor.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import torch
+
+ROW_BLOCK_ELEMS = 1 << 22
+
+
+def load_extension() -> ModuleType:
+    """The compiled extension; raises ImportError when the package was built without it."""
+    return importlib.import_module("cl_kernels._cpp_weighted_ce")
+
+
+def _row_step(z: torch.Tensor) -> tuple[bool, int]:
+    """(direct, rows per block): fp32 rows with unit stride are handed over as they are."""
+    n, v = z.shape
+    direct = z.dtype == torch.float32 and z.stride(1) == 1
+    return direct, max(1, n if direct else ROW_BLOCK_ELEMS // max(v, 1))
+
+
+def rows_forward(
+    z: torch.Tensor, labels: torch.Tensor, coef: torch.Tensor | None, write_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row loss and lse of ``z`` (N, V); with ``write_grad`` z becomes the gradient."""
+    ext = load_extension()
+    n, v = z.shape
+    loss = torch.empty(n, dtype=torch.float32)
+    lse = torch.empty(n, dtype=torch.float32)
+    labels = labels.contiguous()
+    coef = (coef if coef is not None else loss).contiguous()
+    direct, step = _row_step(z)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        zc = z[s:e] if direct else z[s:e].to(torch.float32).contiguous()
+        ext.rows_forward(
+            zc.data_ptr(),
+            zc.stride(0),
+            labels.data_ptr() + s * 8,
+            coef.data_ptr() + s * 4,
+            loss.data_ptr() + s * 4,
+            lse.data_ptr() + s * 4,
+            e - s,
+            v,
+            write_grad,
+        )
+        if write_grad and not direct:
+            z[s:e].copy_(zc)
+    return loss, lse
+
+
+def rows_grad(
+    z: torch.Tensor, labels: torch.Tensor, coef: torch.Tensor, lse: torch.Tensor
+) -> torch.Tensor:
+    """``coef * (softmax(z) - onehot)`` from the saved lse, in z's dtype (N, V)."""
+    ext = load_extension()
+    n, v = z.shape
+    grad = torch.empty(n, v, dtype=z.dtype)
+    labels, coef, lse = labels.contiguous(), coef.contiguous(), lse.contiguous()
+    direct, step = _row_step(z)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        zc = z[s:e] if direct else z[s:e].to(torch.float32).contiguous()
+        gc = grad[s:e] if direct else torch.empty_like(zc)
+        ext.rows_grad(
+            zc.data_ptr(),
+            zc.stride(0),
+            gc.data_ptr(),
+            gc.stride(0),
+            labels.data_ptr() + s * 8,
+            coef.data_ptr() + s * 4,
+            lse.data_ptr() + s * 4,
+            e - s,
+            v,
+        )
+        if not direct:
+            grad[s:e].copy_(gc)
+    return grad
