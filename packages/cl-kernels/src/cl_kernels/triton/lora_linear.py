@@ -13,6 +13,8 @@ fp32 operands use IEEE fp32 dot products (no TF32) so that fp32 parity holds.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -49,6 +51,7 @@ def _two_segment_mm_kernel(
     HAS_MASK: tl.constexpr,
     HAS_BIAS: tl.constexpr,
     IEEE: tl.constexpr,
+    UPCAST: tl.constexpr,
     BM: tl.constexpr,
     BN: tl.constexpr,
     BK: tl.constexpr,
@@ -73,6 +76,9 @@ def _two_segment_mm_kernel(
             mask=(rk[:, None] < K1) & rn_ok[None, :],
             other=0.0,
         )
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
         if IEEE:
             acc += tl.dot(a, b, input_precision="ieee")
         else:
@@ -91,6 +97,9 @@ def _two_segment_mm_kernel(
                 mask=(rk[:, None] < K2) & rn_ok[None, :],
                 other=0.0,
             )
+            if UPCAST:
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
             if IEEE:
                 acc2 += tl.dot(a, b, input_precision="ieee")
             else:
@@ -137,6 +146,9 @@ def two_segment_mm(
     a2_, b2_ = (a2, b2) if has_seg2 else (dummy, dummy)
     mk = mask if mask is not None else dummy
     grid = (triton.cdiv(m, bm), triton.cdiv(n, bn))
+    # Triton's CPU interpreter (TRITON_INTERPRET=1) computes bf16 tl.dot wrongly (triton 3.x):
+    # there the tiles are upcast to fp32 first; compiled GPU code keeps bf16 tensor-core dots.
+    upcast = a1.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
     _two_segment_mm_kernel[grid](
         a1,
         b1,
@@ -166,7 +178,8 @@ def two_segment_mm(
         HAS_SEG2=has_seg2,
         HAS_MASK=mask is not None and has_seg2,
         HAS_BIAS=bias is not None,
-        IEEE=a1.dtype == torch.float32,
+        IEEE=a1.dtype == torch.float32 or upcast,
+        UPCAST=upcast,
         BM=bm,
         BN=bn,
         BK=bk,
