@@ -1,3 +1,29 @@
-"""cl-kernels: fused ops for continual learning (Triton on CUDA, C++ on CPU, PyTorch reference)."""
+"""cl-kernels: fused ops for continual learning (Triton on CUDA, C++ on CPU, PyTorch reference).
+
+Public ops (each dispatches by device and availability; see ``_dispatch``):
+
+- subspace penalties: ``orthogonality_penalty``, ``l2_penalty``, ``nlora_penalty``
+- Fisher / EWC: ``fisher_accumulate``, ``fisher_merge``, ``ewc_penalty``
+
+``CL_KERNELS_BACKEND=reference|triton|cpp`` or ``with use_backend(name):`` forces a backend;
+``info()`` (or ``python -m cl_kernels``) reports what is available and why not.
+"""
+
+from ._dispatch import BACKENDS, format_info, info, use_backend
+from .fisher import ewc_penalty, fisher_accumulate, fisher_merge
+from .subspace import l2_penalty, nlora_penalty, orthogonality_penalty
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS",
+    "ewc_penalty",
+    "fisher_accumulate",
+    "fisher_merge",
+    "format_info",
+    "info",
+    "l2_penalty",
+    "nlora_penalty",
+    "orthogonality_penalty",
+    "use_backend",
+]
