@@ -1,113 +1,35 @@
-"""Stacked LoRA linear (op 4): ``y = x W^T + b + s * (drop(x) A^T) B^T`` with
-``A = [A_old; A_new]`` and ``B = [B_old, B_new]`` (one shared dropout mask).
+"""Public entry point of the stacked LoRA linear (op 4).
 
-The fused path (Triton) stacks the old and new ranks into one adapter, computes the small
-``xa = drop(x) A^T`` (N x R) and then y in ONE two-segment GEMM launch (base and adapter
-accumulate in the same tile). Backward: dx with the same kernel on (dy, W) and (dy B, A) with the
-dropout mask applied to the adapter segment; dW, db, dA_old/dB_old and dA_new/dB_new only for the
-inputs that require them (a frozen base and a frozen stack cost nothing). The dropout keep mask is
-stored as bool (one byte per element) and drop(x) is recomputed from it when dA is needed.
+    y = x W^T + b + s * (drop(x) A_old^T) B_old^T + s * (drop(x) A_new^T) B_new^T
 
-Second order: a backward run with ``create_graph=True`` differentiates the reference (given the
-same keep mask) instead of the kernels, so higher-order gradients stay exact.
+with ONE dropout mask shared by the frozen old stack (rank r_sum, possibly 0) and the trainable
+new adapter (spec olora-nlora.md §1). Gradients go only where the inputs require them.
 
-Dropout: with ``generator`` the mask is ``bernoulli(1 - p)`` drawn from it (the reference draws it
-the same way, so they agree bit for bit on the mask); without one it comes from the global RNG.
-The CPU path is the reference (see ``cl_kernels.info()`` for why there is no C++ kernel).
+Backends: Triton on CUDA (one two-segment GEMM launch for base + adapter, see
+``cl_kernels.triton.lora_linear``); on CPU the PyTorch reference (there is no C++ kernel: the op
+is GEMM-bound and torch's BLAS already runs the GEMMs, see ``NO_CPP_REASON``).
+
+Dropout: with ``generator`` the keep mask is drawn as ``bernoulli(1 - p)`` from it on every
+backend (so they agree); without one the reference calls ``F.dropout`` (bit-identical to the
+earlier ``StackedLoRALinear`` code) and Triton draws from the global RNG.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 
-from .reference.lora_linear import check_lora_shapes, dropout_keep_mask
+from . import reference
+from ._dispatch import Op, device_of, dispatch, register_op
+from .reference.lora_linear import check_lora_shapes
 
-
-def _masked_reference(x, weight, bias, a_old, b_old, a_new, b_new, keep, scale, p):
-    """The reference's math with a given keep mask (used for second-order backward)."""
-    xd = x if keep is None else x * keep.to(x.dtype) / (1.0 - p)
-    a = torch.cat([a_old, a_new], dim=0)
-    b = torch.cat([b_old, b_new], dim=1)
-    return F.linear(x, weight, bias) + scale * F.linear(F.linear(xd, a), b)
-
-
-class TritonLoRALinear(torch.autograd.Function):
-    """2-D x (N, d_in); every operand already in the compute dtype."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        x: torch.Tensor,
-        weight: torch.Tensor,
-        bias: torch.Tensor | None,
-        a_old: torch.Tensor,
-        b_old: torch.Tensor,
-        a_new: torch.Tensor,
-        b_new: torch.Tensor,
-        keep: torch.Tensor | None,
-        scale: float,
-        p: float,
-    ) -> torch.Tensor:
-        from .triton.lora_linear import two_segment_mm
-
-        a = torch.cat([a_old, a_new], dim=0)
-        b = torch.cat([b_old, b_new], dim=1)
-        xd = x if keep is None else x * keep.to(x.dtype) * (1.0 / (1.0 - p))
-        xa = xd @ a.t()
-        y = two_segment_mm(x, weight.t(), xa, b.t(), scale, bias=bias)
-        ctx.scale, ctx.p, ctx.r_sum = scale, p, a_old.shape[0]
-        ctx.save_for_backward(x, weight, bias, a_old, b_old, a_new, b_new, keep, a, b, xa)
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, dy: torch.Tensor) -> tuple:  # type: ignore[override]
-        from .triton.lora_linear import two_segment_mm
-
-        x, weight, bias, a_old, b_old, a_new, b_new, keep, a, b, xa = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        s, p, r0 = ctx.scale, ctx.p, ctx.r_sum
-        if torch.is_grad_enabled():  # create_graph=True: differentiate the reference instead
-            inputs = (x, weight, bias, a_old, b_old, a_new, b_new)
-            wanted = [t for t, n in zip(inputs, need[:7]) if n]
-            with torch.enable_grad():
-                y = _masked_reference(*inputs, keep, s, p)
-                grads = iter(torch.autograd.grad(y, wanted, dy, create_graph=True))
-            return (*[next(grads) if n else None for n in need[:7]], None, None, None)
-        dy = dy.contiguous()
-        need_a = need[3] or need[5]
-        dyb = dy @ b if (need[0] or need_a) else None
-        gx = gw = gb = ga_old = gb_old = ga_new = gb_new = None
-        if need[0]:
-            mscale = 1.0 / (1.0 - p) if keep is not None else 1.0
-            gx = two_segment_mm(dy, weight, dyb, a, s, mask=keep, mscale=mscale)
-        if need[1]:
-            gw = dy.t() @ x
-        if need[2] and bias is not None:
-            gb = dy.sum(0)
-        if need_a:
-            xd = x if keep is None else x * keep.to(x.dtype) * (1.0 / (1.0 - p))
-            if need[3]:
-                ga_old = s * (dyb[:, :r0].t() @ xd)
-            if need[5]:
-                ga_new = s * (dyb[:, r0:].t() @ xd)
-        if need[4]:
-            gb_old = s * (dy.t() @ xa[:, :r0])
-        if need[6]:
-            gb_new = s * (dy.t() @ xa[:, r0:])
-        return gx, gw, gb, ga_old, gb_old, ga_new, gb_new, None, None, None
+NO_CPP_REASON = (
+    "GEMM-bound: on the 2-core CPU the base GEMM x W^T alone takes most of the reference's time "
+    "(bench/results/lora_linear_cpu.json), so no fused C++ kernel can reach the 1.5x target; "
+    "torch's BLAS runs the GEMMs"
+)
 
 
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """x's dtype, or the autocast dtype when autocast is on for x's device (as F.linear does)."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
-
-
-def triton_lora_linear(
+def lora_linear(
     x: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
@@ -120,13 +42,31 @@ def triton_lora_linear(
     training: bool = False,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The fused path (Triton; CUDA tensors, or CPU under ``TRITON_INTERPRET=1``)."""
+    """``x W^T + b + s * (drop(x) [A_old; A_new]^T) [B_old, B_new]^T``; x (..., d_in),
+    weight (d_out, d_in), a_* (r, d_in), b_* (d_out, r); adapters are cast to x's dtype."""
     check_lora_shapes(x, weight, a_old, b_old, a_new, b_new, dropout_p)
-    d_out, d_in = weight.shape
-    dt = compute_dtype(x)
-    x2 = x.reshape(-1, d_in).to(dt)
-    keep = dropout_keep_mask(x2, dropout_p, generator) if dropout_p > 0 and training else None
-    cast = [t.to(dt) for t in (weight, a_old, b_old, a_new, b_new)]
-    b = bias.to(dt) if bias is not None else None
-    y = TritonLoRALinear.apply(x2, cast[0], b, *cast[1:], keep, float(scale), float(dropout_p))
-    return y.view(*x.shape[:-1], d_out)
+    return dispatch(
+        "lora_linear",
+        device_of(x),
+        x,
+        weight,
+        bias,
+        a_old,
+        b_old,
+        a_new,
+        b_new,
+        float(scale),
+        float(dropout_p),
+        bool(training),
+        generator,
+    )
+
+
+register_op(
+    Op(
+        "lora_linear",
+        reference.lora_linear,
+        triton="lora_linear:lora_linear",
+        no_cpp_reason=NO_CPP_REASON,
+    )
+)

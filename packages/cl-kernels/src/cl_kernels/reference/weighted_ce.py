@@ -104,9 +104,11 @@ def weighted_cross_entropy(
     reduction: str = "per_sequence",
     eps: float = EPS,
     shift_labels: bool = False,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Token-weighted CE of the LM head ``logits = hidden @ head_weight^T`` (materialised here;
-    the fused kernels never do). hidden (B, T, D), head_weight (V, D)."""
+    the fused kernels never do). hidden (B, T, D), head_weight (V, D). ``chunk_size`` is
+    accepted for signature parity with the fused backends and ignored."""
     if hidden.dim() != 3 or head_weight.dim() != 2 or hidden.shape[-1] != head_weight.shape[1]:
         raise ValueError(
             f"expected hidden (B, T, D) and head_weight (V, D), got {tuple(hidden.shape)} and "

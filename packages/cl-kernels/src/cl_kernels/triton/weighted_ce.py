@@ -1,4 +1,5 @@
-"""Triton row kernel of the token-weighted cross-entropy.
+"""Triton backend of the token-weighted cross-entropy: the row kernel, plugged into the shared
+chunked driver and its ``autograd.Function``s (``cl_kernels._wce_fused``).
 
 One program per row of a (N, V) logits block. It streams the row in ``BLOCK_V`` tiles with an
 online log-sum-exp (max and rescaled sum), writes the row's loss ``lse - z[y]`` (0 for an ignored
@@ -15,6 +16,12 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
+from .._wce_fused import (
+    EPS,
+    fused_weighted_cross_entropy,
+    fused_weighted_cross_entropy_from_logits,
+)
 
 
 @triton.jit
@@ -117,3 +124,51 @@ def rows_grad(
         WRITE_GRAD=True,
     )
     return grad
+
+
+def weighted_cross_entropy(
+    hidden: torch.Tensor,
+    head_weight: torch.Tensor,
+    labels: torch.Tensor,
+    token_weights: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "per_sequence",
+    eps: float = EPS,
+    shift_labels: bool = False,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    return fused_weighted_cross_entropy(
+        hidden,
+        head_weight,
+        labels,
+        token_weights,
+        backend="triton",
+        ignore_index=ignore_index,
+        reduction=reduction,
+        eps=eps,
+        shift_labels=shift_labels,
+        chunk_size=chunk_size,
+    )
+
+
+def weighted_cross_entropy_from_logits(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    token_weights: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "per_sequence",
+    eps: float = EPS,
+    shift_labels: bool = False,
+) -> torch.Tensor:
+    return fused_weighted_cross_entropy_from_logits(
+        logits,
+        labels,
+        token_weights,
+        backend="triton",
+        ignore_index=ignore_index,
+        reduction=reduction,
+        eps=eps,
+        shift_labels=shift_labels,
+    )

@@ -1,4 +1,6 @@
-"""Python side of the C++ row kernels (``cl_kernels._cpp_weighted_ce``) on CPU tensors.
+"""C++ backend of the token-weighted cross-entropy: the row kernels of the extension
+``cl_kernels._cpp_weighted_ce`` on CPU tensors, plugged into the shared chunked driver
+(``cl_kernels._wce_fused``).
 
 The extension works on contiguous fp32 rows. Half-precision logits are upcast one block of rows
 at a time (``ROW_BLOCK_ELEMS`` elements), so no full fp32 copy of the logits is ever made; with
@@ -7,17 +9,16 @@ at a time (``ROW_BLOCK_ELEMS`` elements), so no full fp32 copy of the logits is 
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 import torch
 
+from .. import _cpp_weighted_ce as ext
+from .._wce_fused import (
+    EPS,
+    fused_weighted_cross_entropy,
+    fused_weighted_cross_entropy_from_logits,
+)
+
 ROW_BLOCK_ELEMS = 1 << 22
-
-
-def load_extension() -> ModuleType:
-    """The compiled extension; raises ImportError when the package was built without it."""
-    return importlib.import_module("cl_kernels._cpp_weighted_ce")
 
 
 def _row_step(z: torch.Tensor) -> tuple[bool, int]:
@@ -31,7 +32,6 @@ def rows_forward(
     z: torch.Tensor, labels: torch.Tensor, coef: torch.Tensor | None, write_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row loss and lse of ``z`` (N, V); with ``write_grad`` z becomes the gradient."""
-    ext = load_extension()
     n, v = z.shape
     loss = torch.empty(n, dtype=torch.float32)
     lse = torch.empty(n, dtype=torch.float32)
@@ -61,7 +61,6 @@ def rows_grad(
     z: torch.Tensor, labels: torch.Tensor, coef: torch.Tensor, lse: torch.Tensor
 ) -> torch.Tensor:
     """``coef * (softmax(z) - onehot)`` from the saved lse, in z's dtype (N, V)."""
-    ext = load_extension()
     n, v = z.shape
     grad = torch.empty(n, v, dtype=z.dtype)
     labels, coef, lse = labels.contiguous(), coef.contiguous(), lse.contiguous()
@@ -84,3 +83,51 @@ def rows_grad(
         if not direct:
             grad[s:e].copy_(gc)
     return grad
+
+
+def weighted_cross_entropy(
+    hidden: torch.Tensor,
+    head_weight: torch.Tensor,
+    labels: torch.Tensor,
+    token_weights: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "per_sequence",
+    eps: float = EPS,
+    shift_labels: bool = False,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    return fused_weighted_cross_entropy(
+        hidden,
+        head_weight,
+        labels,
+        token_weights,
+        backend="cpp",
+        ignore_index=ignore_index,
+        reduction=reduction,
+        eps=eps,
+        shift_labels=shift_labels,
+        chunk_size=chunk_size,
+    )
+
+
+def weighted_cross_entropy_from_logits(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    token_weights: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "per_sequence",
+    eps: float = EPS,
+    shift_labels: bool = False,
+) -> torch.Tensor:
+    return fused_weighted_cross_entropy_from_logits(
+        logits,
+        labels,
+        token_weights,
+        backend="cpp",
+        ignore_index=ignore_index,
+        reduction=reduction,
+        eps=eps,
+        shift_labels=shift_labels,
+    )
