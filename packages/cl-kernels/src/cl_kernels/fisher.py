@@ -95,6 +95,7 @@ for _name in ("fisher_accumulate", "fisher_merge", "ewc_penalty"):
         Op(
             _name,
             getattr(reference, _name),
+            triton=f"fisher:{_name}",
             cpp=f"fisher:{_name}",
             cpp_extension="fisher",
             cpp_accepts=_cpp_accepts,

@@ -98,6 +98,13 @@ def nlora_penalty(
     return dispatch("nlora_penalty", device_of(a_list), a_list, b_list, mode)
 
 
-register_op(Op("orthogonality_penalty", reference.orthogonality_penalty))
-register_op(Op("l2_penalty", reference.l2_penalty))
-register_op(Op("nlora_penalty", reference.nlora_penalty))
+for _name in ("orthogonality_penalty", "l2_penalty", "nlora_penalty"):
+    register_op(
+        Op(
+            _name,
+            getattr(reference, _name),
+            triton=f"subspace:{_name}",
+            cpp=f"subspace:{_name}",
+            cpp_extension="subspace",
+        )
+    )

@@ -7,33 +7,17 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 #include <vector>
+
+#include "common.h"
 
 namespace py = pybind11;
 
 namespace {
 
-constexpr int64_t kChunk = 1 << 15;
-
-struct Chunk {
-  int64_t tensor;
-  int64_t start;
-  int64_t stop;
-};
-
-std::vector<Chunk> chunks_of(const std::vector<int64_t>& numels) {
-  std::vector<Chunk> out;
-  for (int64_t i = 0; i < static_cast<int64_t>(numels.size()); ++i) {
-    for (int64_t s = 0; s < numels[i]; s += kChunk) {
-      out.push_back({i, s, s + kChunk < numels[i] ? s + kChunk : numels[i]});
-    }
-  }
-  return out;
-}
-
-float* f32(int64_t address) { return reinterpret_cast<float*>(static_cast<uintptr_t>(address)); }
+using clk::Chunk;
+using clk::chunks_of;
+using clk::f32;
 
 void check_sizes(size_t n, const std::vector<int64_t>& numels, const char* what) {
   if (n != numels.size()) throw std::invalid_argument(std::string(what) + ": list lengths differ");
