@@ -258,6 +258,7 @@ def test_default_chunk_size() -> None:
     assert default_chunk_size(4096, 32000, 1024) == 128
     assert default_chunk_size(10, 32000, 64) == 10  # never more than n rows
     assert default_chunk_size(1, 5, 8) == 1
+    assert default_chunk_size(4096, 32000, 1024, "cpu") == 256  # ~2^23 logits per chunk on CPU
 
 
 @pytest.mark.cuda

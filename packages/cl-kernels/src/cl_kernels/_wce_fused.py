@@ -68,11 +68,23 @@ def shift_targets(
     return labels, token_weights
 
 
-def default_chunk_size(n: int, v: int, d: int) -> int:
-    """Rows per chunk: the chunk's logits about as large as the hidden states (Liger's rule),
-    a power of two, at least 64 rows and at most n."""
-    rows = math.ceil(n / max(1, math.ceil(v / max(d, 1))))
-    return max(1, min(n, max(64, 1 << max(0, rows - 1).bit_length())))
+CPU_CHUNK_ELEMS = 1 << 23
+
+
+def default_chunk_size(n: int, v: int, d: int, device_type: str = "cuda") -> int:
+    """Rows per chunk, a power of two between 64 and n.
+
+    CUDA: the chunk's logits about as large as the hidden states (Liger-Kernel's rule), which
+    keeps the extra memory at the size of the input. CPU: chunk logits of about 2^23 elements
+    (32 MiB in fp32): every chunk re-reads and re-writes the (V, D) fp32 head gradient, and on a
+    CPU that traffic, not memory, is the bottleneck (measured in bench/results).
+    """
+    if device_type == "cpu":
+        rows = 1 << (max(1, CPU_CHUNK_ELEMS // max(v, 1)).bit_length() - 1)  # round down
+    else:
+        rows = math.ceil(n / max(1, math.ceil(v / max(d, 1))))
+        rows = 1 << max(0, rows - 1).bit_length()  # round up
+    return max(1, min(n, max(64, rows)))
 
 
 def _coefficients(
@@ -158,7 +170,7 @@ class FusedLinearWeightedCE(torch.autograd.Function):
             torch.zeros(v, d, device=weight.device, dtype=torch.float32) if need_w_head else None
         )
         write = need_h or need_w_head
-        step = chunk_size or default_chunk_size(n, v, d)
+        step = chunk_size or default_chunk_size(n, v, d, hidden.device.type)
         for s in range(0, n, step):
             e = min(n, s + step)
             hc = h2[s:e]
