@@ -88,6 +88,21 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """cl-kernels benchmarks (bench/bench_*.py): eager reference vs torch.compile of it vs the
+    fused op, time and peak memory, results with device and versions to bench/results/. Runs on
+    CUDA when present, else on CPU at scaled-down shapes. Extra args go to every script
+    (e.g. --quick, --no-compile, --device cpu)."""
+    session.install(TORCH)
+    session.install("triton>=3.0", "pybind11>=2.11")
+    kernels = str(ROOT / "packages" / "cl-kernels")
+    session.install("--force-reinstall", "--no-deps", kernels)
+    session.install(kernels)
+    for script in sorted((ROOT / "bench").glob("bench_*.py")):
+        session.run("python", str(script), *session.posargs, env=_env())
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")

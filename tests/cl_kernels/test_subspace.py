@@ -190,11 +190,18 @@ def test_l2_parity(backend, dtype, request, kt):
 def test_nlora_parity(backend, dtype, mode, request, kt):
     device = _backend_device(backend, request, kt)
     a, b = _nlora_inputs(dtype, NLORA_SQUARE if mode == "ab" else NLORA_RECT)
+    public = cl_kernels.nlora_penalty
+    if backend == "cpp" and mode == "ab":
+        # dispatch sends "ab" to the reference on CPU (slower in C++); the kernel is kept and
+        # benchmarked, so it is still tested directly
+        from cl_kernels.cpp.subspace import nlora_penalty as public
+
+        backend = None
     _assert_parity(
         backend,
         device,
         kt,
-        cl_kernels.nlora_penalty,
+        public,
         reference.nlora_penalty,
         [a, b],
         dtype,
@@ -207,6 +214,8 @@ def test_nlora_parity(backend, dtype, mode, request, kt):
 def test_nlora_zero_b_gives_zero(backend, mode, request, kt):
     """At initialisation B = 0: the penalty and (sign(0) = 0) its gradients are exactly 0."""
     device = _backend_device(backend, request, kt)
+    if backend == "cpp" and mode == "ab":
+        backend = "reference"
     a = [torch.randn(4, 9, device=device, requires_grad=True)]
     b = [torch.zeros(9, 4, device=device, requires_grad=True)]
     with use_backend(backend):

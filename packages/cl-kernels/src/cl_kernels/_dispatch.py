@@ -48,6 +48,8 @@ class Op:
     # Optional per-call check of the C++ wrapper: returns None when it can serve these arguments,
     # else the reason (e.g. "float32 only"); the call then goes to the reference without warning.
     cpp_accepts: Callable[..., str | None] | None = None
+    # Shown by info() next to an available C++ backend (e.g. which cases it declines and why).
+    cpp_note: str = ""
     _loaded: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
 
 
@@ -284,6 +286,8 @@ def info() -> dict[str, Any]:
             device = torch.device("cpu") if backend == "cpp" else cuda
             ok, reason = op_status(op, backend, device)
             row[backend] = "available" if ok else reason
+            if ok and backend == "cpp" and op.cpp_note:
+                row[backend] = f"available; {op.cpp_note}"
         ops[name] = row
     try:
         forced = forced_backend()

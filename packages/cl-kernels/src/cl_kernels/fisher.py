@@ -90,7 +90,21 @@ def _cpp_accepts(*columns: object) -> str | None:
     return None
 
 
-for _name in ("fisher_accumulate", "fisher_merge", "ewc_penalty"):
+# fisher_accumulate has no C++ version: the reference is one in-place ``addcmul_`` per tensor,
+# already a single pass over memory, and the C++ kernel measured 1.0-1.2x of it on one core
+# (bench/results/fisher_cpu.json), short of the 1.5x that would justify it.
+register_op(
+    Op(
+        "fisher_accumulate",
+        reference.fisher_accumulate,
+        triton="fisher:fisher_accumulate",
+        no_cpp_reason=(
+            "the reference (one in-place addcmul_ per tensor) is already a single pass over "
+            "memory; a C++ kernel measured 1.0-1.2x of it on CPU (bench/results/fisher_cpu.json)"
+        ),
+    )
+)
+for _name in ("fisher_merge", "ewc_penalty"):
     register_op(
         Op(
             _name,
@@ -99,5 +113,6 @@ for _name in ("fisher_accumulate", "fisher_merge", "ewc_penalty"):
             cpp=f"fisher:{_name}",
             cpp_extension="fisher",
             cpp_accepts=_cpp_accepts,
+            cpp_note="float32 contiguous tensors only (others use the reference)",
         )
     )

@@ -98,7 +98,20 @@ def nlora_penalty(
     return dispatch("nlora_penalty", device_of(a_list), a_list, b_list, mode)
 
 
+# Measured on one core of a Xeon (Sapphire Rapids), bench/results/subspace_cpu.json: the C++
+# mode "ab" (r x r products, 288 BLAS calls in the reference) ran at 0.5-0.8x of the reference.
+NLORA_AB_CPP = (
+    "mode 'ab' uses the reference on CPU (the C++ r x r kernel measured 0.5-0.8x of it, "
+    "bench/results/subspace_cpu.json)"
+)
+
+
+def _nlora_cpp_accepts(a_list, b_list, mode="ab") -> str | None:
+    return NLORA_AB_CPP if mode == "ab" else None
+
+
 for _name in ("orthogonality_penalty", "l2_penalty", "nlora_penalty"):
+    nlora = _name == "nlora_penalty"
     register_op(
         Op(
             _name,
@@ -106,5 +119,7 @@ for _name in ("orthogonality_penalty", "l2_penalty", "nlora_penalty"):
             triton=f"subspace:{_name}",
             cpp=f"subspace:{_name}",
             cpp_extension="subspace",
+            cpp_accepts=_nlora_cpp_accepts if nlora else None,
+            cpp_note=NLORA_AB_CPP if nlora else "",
         )
     )

@@ -1,6 +1,5 @@
-"""Parameter-only penalties used by the methods.
-
-These are thin entry points: once cl-kernels provides fused versions, they route there.
+"""Parameter-only penalties used by the methods: thin entry points over cl-kernels' fused ops
+(Triton on CUDA, C++ on CPU, PyTorch reference otherwise; ``python -m cl_kernels`` says which).
 """
 
 from __future__ import annotations
@@ -9,28 +8,20 @@ from collections.abc import Sequence
 
 import torch
 
+import cl_kernels
+
 
 def orthogonality(
     a_old: Sequence[torch.Tensor], a_new: Sequence[torch.Tensor], norm: str = "l1"
 ) -> torch.Tensor:
-    """O-LoRA: ``sum_l sum_ij |(A_old_l @ A_new_l^T)_ij|`` (``"l1"``) or its squares (``"l2sq"``).
+    """O-LoRA: ``sum_l sum_ij |(A_old_l @ A_new_l^T)_ij|`` (``"l1"``) or its squares (``"l2sq"``),
+    a float32 scalar with gradient to ``A_new`` only, over all layers in one call.
 
     ``A_old_l`` may have zero rows (task 1), which contributes exactly 0.
     """
-    if norm not in ("l1", "l2sq"):
-        raise ValueError(f"orthogonality norm must be 'l1' or 'l2sq', got {norm!r}")
-    total = a_new[0].new_zeros((), dtype=torch.float32)
-    for old, new in zip(a_old, a_new, strict=True):
-        if old.shape[0] == 0:
-            continue
-        prod = old.float() @ new.float().T
-        total = total + (prod.abs().sum() if norm == "l1" else prod.pow(2).sum())
-    return total
+    return cl_kernels.orthogonality_penalty(a_old, a_new, norm)
 
 
 def frobenius_sum(params: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Sum of un-squared Frobenius norms ``sum_P ||P||_F`` (O-LoRA's L2 term)."""
-    total = params[0].new_zeros((), dtype=torch.float32)
-    for p in params:
-        total = total + torch.linalg.vector_norm(p.float())
-    return total
+    """Sum of un-squared Frobenius norms ``sum_P ||P||_F`` (O-LoRA's L2 term), float32."""
+    return cl_kernels.l2_penalty(params)

@@ -1,9 +1,9 @@
 """C++ (``cl_kernels._cpp_subspace``) subspace penalties on CPU tensors.
 
 Inputs are viewed as contiguous float32 (16-bit inputs are upcast, a copy). The forward computes
-the value and, when a gradient will be needed, the gradient in the same pass over memory, into one
-flat float32 buffer; the backward only scales it by the incoming gradient and hands out per-layer
-views cast to each input's dtype.
+the value and, when a gradient will be needed, the gradient in the same pass over memory, into
+float32 buffers; the backward only scales them by the incoming gradient (one ``_foreach_mul``) and
+casts them to each input's dtype.
 """
 
 from __future__ import annotations
@@ -17,22 +17,19 @@ from .. import _cpp_subspace as ext
 
 
 def _f32(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    return [t.detach().to(torch.float32).contiguous() for t in tensors]
+    """Contiguous float32 versions (the tensors themselves when they already are; the extension
+    only reads their memory)."""
+    return [
+        t if t.dtype == torch.float32 and t.is_contiguous() else t.detach().float().contiguous()
+        for t in tensors
+    ]
 
 
-def _views(flat: torch.Tensor, shapes: Sequence[torch.Size]) -> list[torch.Tensor]:
-    views, offset = [], 0
-    for shape in shapes:
-        numel = shape.numel()
-        views.append(flat[offset : offset + numel].view(shape))
-        offset += numel
-    return views
-
-
-def _flat_grads(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One float32 buffer and its per-tensor views shaped like ``tensors``."""
-    flat = torch.empty(sum(t.numel() for t in tensors), dtype=torch.float32)
-    return flat, _views(flat, [t.shape for t in tensors])
+@torch.no_grad()
+def _buffers(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Uninitialised float32 tensors shaped like ``tensors`` (the kernels write them in full).
+    Separate tensors rather than views of one buffer: hundreds of ``view`` calls cost more."""
+    return [torch.empty(t.shape, dtype=torch.float32) for t in tensors]
 
 
 def _ptrs(tensors: Sequence[torch.Tensor]) -> list[int]:
@@ -47,25 +44,25 @@ class _Stored(torch.autograd.Function):
     """value, with the gradient of every input computed in forward: backward = grad_out * it."""
 
     @staticmethod
-    def forward(ctx, value: float, flat: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
-        ctx.flat = flat
-        ctx.like = [(t.shape, t.dtype) for t in inputs]
+    def forward(ctx, value: float, grads: list[torch.Tensor], *inputs: torch.Tensor):
+        ctx.grads = grads
+        ctx.dtypes = [t.dtype for t in inputs]
         return torch.tensor(value, dtype=torch.float32)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
-        views = _views(ctx.flat * grad_out.float(), [shape for shape, _ in ctx.like])
-        grads = [v if dt == torch.float32 else v.to(dt) for v, (_, dt) in zip(views, ctx.like)]
+        grads = torch._foreach_mul(ctx.grads, grad_out.float())
+        grads = [g if dt == torch.float32 else g.to(dt) for g, dt in zip(grads, ctx.dtypes)]
         return None, None, *grads
 
 
-def _finish(value: float, flat: torch.Tensor | None, inputs: Sequence[torch.Tensor]):
-    """The value as a float32 scalar, carrying the gradients stored in ``flat`` (laid out like
-    ``inputs``) when there are any."""
-    if flat is None:
+def _finish(value: float, grads: list[torch.Tensor] | None, inputs: Sequence[torch.Tensor]):
+    """The value as a float32 scalar, carrying the gradients ``grads`` (one per input, for a
+    unit incoming gradient) when there are any."""
+    if grads is None:
         return torch.tensor(value, dtype=torch.float32)
-    return _Stored.apply(value, flat, *inputs)
+    return _Stored.apply(value, grads, *inputs)
 
 
 def orthogonality_penalty(
@@ -75,17 +72,17 @@ def orthogonality_penalty(
         return torch.zeros((), dtype=torch.float32)
     old, new = _f32(a_old), _f32(a_new)
     grad = _wants_grad(a_new)
-    flat, views = _flat_grads(new) if grad else (None, [])
+    grads = _buffers(new) if grad else None
     value = ext.orthogonality(
         _ptrs(old),
         _ptrs(new),
-        _ptrs(views),
+        _ptrs(grads or []),
         [t.shape[0] for t in old],
         [t.shape[0] for t in new],
         [t.shape[1] for t in new],
         norm == "l2sq",
     )
-    return _finish(value, flat, a_new)
+    return _finish(value, grads, a_new)
 
 
 class _L2(torch.autograd.Function):
@@ -103,7 +100,7 @@ class _L2(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         xs = ctx.saved_tensors
         g = float(grad_out)
-        _flat, views = _flat_grads(xs)
+        views = _buffers(xs)
         scales = [g / n if n > 0 else 0.0 for n in ctx.norms]
         ext.scaled_copy(_ptrs(xs), _ptrs(views), [x.numel() for x in xs], scales)
         return tuple(
@@ -125,8 +122,8 @@ def nlora_penalty(
         return torch.zeros((), dtype=torch.float32)
     a32, b32 = _f32(a_list), _f32(b_list)
     grad = _wants_grad([*a_list, *b_list])
-    flat, views = _flat_grads([*a32, *b32]) if grad else (None, [])
-    ga, gb = views[: len(a32)], views[len(a32) :]
+    grads = _buffers([*a32, *b32]) if grad else []
+    ga, gb = grads[: len(a32)], grads[len(a32) :]
     ranks = [a.shape[0] for a in a32]
     if mode == "ab":
         value = ext.nlora_ab(
@@ -142,4 +139,4 @@ def nlora_penalty(
             [a.shape[1] for a in a32],
             [b.shape[0] for b in b32],
         )
-    return _finish(value, flat, [*a_list, *b_list])
+    return _finish(value, grads or None, [*a_list, *b_list])

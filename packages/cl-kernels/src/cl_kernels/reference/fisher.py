@@ -16,7 +16,10 @@ def fisher_accumulate(
         if g is None:
             continue
         g32 = g.float()
-        f.copy_(f.float().addcmul_(g32, g32, value=c))
+        if f.dtype == torch.float32:
+            f.addcmul_(g32, g32, value=c)
+        else:
+            f.copy_(f.float().addcmul_(g32, g32, value=c))
     return fishers
 
 
@@ -25,8 +28,12 @@ def fisher_merge(
     f_new: Sequence[torch.Tensor], f_old: Sequence[torch.Tensor], t: float
 ) -> Sequence[torch.Tensor]:
     """In place ``F_old <- (F_new + t * F_old) / (t + 1)``."""
+    inv = 1.0 / (t + 1)
     for new, old in zip(f_new, f_old, strict=True):
-        old.copy_((new.float() + t * old.float()) / (t + 1))
+        if old.dtype == torch.float32:
+            old.mul_(t).add_(new).mul_(inv)
+        else:
+            old.copy_((new.float() + t * old.float()) * inv)
     return f_old
 
 

@@ -23,6 +23,12 @@ from .._pack import PackCache, common_dtype, group_by_dtype, pack
 from ._multi import BLOCK, Group, contiguous
 
 
+def _nonempty(t: torch.Tensor) -> torch.Tensor:
+    """A one-element stand-in for an empty buffer (kernel arguments must be valid pointers;
+    nothing is read from it, every access is masked)."""
+    return t if t.numel() else torch.zeros(1, dtype=t.dtype, device=t.device)
+
+
 def _block(n: int, least: int = 16) -> int:
     return max(least, triton.next_power_of_2(max(n, 1)))
 
@@ -130,7 +136,10 @@ class _Orthogonality(torch.autograd.Function):
         device = a_new[0].device
         dtype = common_dtype([*a_old, *a_new])
         old_flat, old_offs = _OLD_CACHE.get(a_old, dtype)
+        old_flat = _nonempty(old_flat)
         new_flat, new_offs = pack(a_new, dtype)
+        new_numel = new_flat.numel()
+        new_flat = _nonempty(new_flat)
         prod_offs, total = [], 0
         for old, new in zip(a_old, a_new):
             prod_offs.append(total)
@@ -140,7 +149,7 @@ class _Orthogonality(torch.autograd.Function):
             for oo, no, po, old, new in zip(old_offs, new_offs, prod_offs, a_old, a_new)
         ]
         meta = torch.tensor(rows, dtype=torch.int64).to(device)
-        prod = torch.empty(total, dtype=torch.float32, device=device)
+        prod = torch.empty(max(total, 1), dtype=torch.float32, device=device)
         max_old = max(old.shape[0] for old in a_old)
         max_new = max(new.shape[0] for new in a_new)
         block_o, block_n = 32, _block(max_new)
@@ -153,7 +162,7 @@ class _Orthogonality(torch.autograd.Function):
         )  # fmt: skip
         ctx.norm, ctx.n, ctx.blocks = norm, n, (block_o, block_n)
         ctx.save_for_backward(old_flat, prod, meta)
-        ctx.new_offs, ctx.new_numel = new_offs, new_flat.numel()
+        ctx.new_offs, ctx.new_numel = new_offs, new_numel
         ctx.like = [(t.shape, t.dtype) for t in a_new]
         ctx.max_d = max(new.shape[1] for new in a_new)
         return part.sum()
@@ -162,7 +171,7 @@ class _Orthogonality(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
         old_flat, prod, meta = ctx.saved_tensors
-        grad = torch.empty(ctx.new_numel, dtype=torch.float32, device=prod.device)
+        grad = torch.empty(max(ctx.new_numel, 1), dtype=torch.float32, device=prod.device)
         block_o, block_n = ctx.blocks
         block_d = 64
         gout = grad_out.reshape(1).to(torch.float32).contiguous()
@@ -442,6 +451,7 @@ class _NLoRA(torch.autograd.Function):
         dtype = common_dtype(tensors)
         a_flat, a_offs = pack(a_list, dtype)
         b_flat, b_offs = pack(b_list, dtype)
+        a_flat, b_flat = _nonempty(a_flat), _nonempty(b_flat)
         max_r = max(a.shape[0] for a in a_list)
         block_r = _block(max_r)
         ctx.mode, ctx.n, ctx.block_r = mode, n, block_r
@@ -455,7 +465,7 @@ class _NLoRA(torch.autograd.Function):
                 total += a.shape[0] ** 2
             rows = [[o, po, a.shape[0], a.shape[1]] for o, po, a in zip(a_offs, prod_offs, a_list)]
             meta = torch.tensor(rows, dtype=torch.int64).to(device)
-            prod = torch.empty(total, dtype=torch.float32, device=device)
+            prod = torch.empty(max(total, 1), dtype=torch.float32, device=device)
             part = torch.empty(n, dtype=torch.float32, device=device)
             _nlora_ab_fwd[(n,)](
                 a_flat, b_flat, prod, part, meta,
