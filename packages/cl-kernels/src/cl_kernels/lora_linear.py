@@ -24,10 +24,11 @@ from .reference.lora_linear import check_lora_shapes
 
 NO_CPP_REASON = (
     "GEMM-bound: on the CPU (bench/results/lora_linear_cpu.json, fp32, 1 thread) the base GEMM "
-    "alone (forward + input gradient) takes 50% (T5-large, d=1024, r_sum 112+8) and 83% "
-    "(LLaMA-7B, d=4096) of the eager op, and the adapter's own GEMMs add about 29% / 3% of the "
-    "base flops, so even a C++ kernel running every GEMM at BLAS speed would reach at most about "
-    "1.5x / 1.1x (the goal is 1.5x); torch's BLAS runs the GEMMs instead"
+    "alone (forward + input gradient) takes 48% (T5-large, d=1024, r_sum 112+8) and 74% "
+    "(LLaMA-7B, d=4096) of the eager op and the adapter GEMMs add 24% / 3% of the base flops, so "
+    "a C++ kernel would reach at most 1.7x / 1.3x even with every GEMM at BLAS speed and all "
+    "other work removed; hand-written C++ GEMMs (no libtorch, no BLAS) fall short of BLAS on "
+    "the base GEMM, losing more than fusion saves. Not attempted: torch's BLAS runs the GEMMs"
 )
 
 
