@@ -2,9 +2,10 @@
 ``cl_kernels._cpp_weighted_ce`` on CPU tensors, plugged into the shared chunked driver
 (``cl_kernels._wce_fused``).
 
-The extension works on contiguous fp32 rows. Half-precision logits are upcast one block of rows
-at a time (``ROW_BLOCK_ELEMS`` elements), so no full fp32 copy of the logits is ever made; with
-``write_grad`` the block's gradient is cast back into the caller's tensor.
+The extension reads and writes fp32 and bf16 rows directly (fp32 arithmetic). fp16 logits are
+upcast one block of rows at a time (``ROW_BLOCK_ELEMS`` elements), so no full fp32 copy of the
+logits is ever made; with ``write_grad`` the block's gradient is cast back into the caller's
+tensor.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from .._wce_fused import (
 ROW_BLOCK_ELEMS = 1 << 22
 
 
+DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1}
+
+
 def _row_step(z: torch.Tensor) -> tuple[bool, int]:
-    """(direct, rows per block): fp32 rows with unit stride are handed over as they are."""
+    """(direct, rows per block): fp32 and bf16 rows with unit stride are handed over as they are
+    (the kernels read and write both); other dtypes (fp16) go through fp32 blocks."""
     n, v = z.shape
-    direct = z.dtype == torch.float32 and z.stride(1) == 1
+    direct = z.dtype in DTYPE_CODES and z.stride(1) == 1
     return direct, max(1, n if direct else ROW_BLOCK_ELEMS // max(v, 1))
 
 
@@ -51,6 +56,7 @@ def rows_forward(
             e - s,
             v,
             write_grad,
+            DTYPE_CODES[zc.dtype],
         )
         if write_grad and not direct:
             z[s:e].copy_(zc)
@@ -79,6 +85,7 @@ def rows_grad(
             lse.data_ptr() + s * 4,
             e - s,
             v,
+            DTYPE_CODES[zc.dtype],
         )
         if not direct:
             grad[s:e].copy_(gc)
