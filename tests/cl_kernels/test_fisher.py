@@ -148,3 +148,27 @@ def test_empty_lists():
     assert cl_kernels.fisher_accumulate([], [], 1.0) == []
     assert cl_kernels.fisher_merge([], [], 1.0) == []
     assert cl_kernels.ewc_penalty([], [], [], 1.0).item() == 0.0
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_auto_dispatch_matches_reference(kt):
+    """On a GPU the auto path runs Triton; bf16 parameters with float32 Fisher, as in training."""
+    from cl_kernels import _dispatch
+
+    device = torch.device("cuda")
+    assert _dispatch.select("ewc_penalty", device) == "triton"
+    g = torch.Generator().manual_seed(0)
+    shapes = [(4096, 1024), (1024,), (3, 77)]
+    fishers = [torch.rand(s, generator=g).to(device) for s in shapes]
+    grads = [torch.randn(s, generator=g).to(device, torch.bfloat16) for s in shapes]
+    want = [f.clone() for f in fishers]
+    reference.fisher_accumulate(want, grads, 0.1)
+    cl_kernels.fisher_accumulate(fishers, grads, 0.1)
+    _close(fishers, [w.cpu() for w in want], kt, torch.float32)
+    params = [torch.randn(s, generator=g).to(device, torch.bfloat16) for s in shapes]
+    params = [p.requires_grad_() for p in params]
+    anchors = [p.detach() + 0.01 for p in params]
+    value = cl_kernels.ewc_penalty(params, anchors, fishers, 5000.0)
+    ref = reference.ewc_penalty(params, anchors, fishers, 5000.0)
+    torch.testing.assert_close(value, ref, rtol=1e-4, atol=1e-3)

@@ -185,7 +185,7 @@ def warn_once(key: str, message: str) -> None:
     if key in _WARNED:
         return
     _WARNED.add(key)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
+    warnings.warn(message, RuntimeWarning, stacklevel=5)  # points at the caller of the op
 
 
 def reset_warnings() -> None:

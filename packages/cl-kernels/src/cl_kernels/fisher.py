@@ -91,7 +91,7 @@ def _cpp_accepts(*columns: object) -> str | None:
 
 
 # fisher_accumulate has no C++ version: the reference is one in-place ``addcmul_`` per tensor,
-# already a single pass over memory, and the C++ kernel measured 1.0-1.2x of it on one core
+# already a single pass over memory, and the C++ kernel measured 1.0-1.3x of it on one core
 # (bench/results/fisher_cpu.json), short of the 1.5x that would justify it.
 register_op(
     Op(
@@ -100,7 +100,7 @@ register_op(
         triton="fisher:fisher_accumulate",
         no_cpp_reason=(
             "the reference (one in-place addcmul_ per tensor) is already a single pass over "
-            "memory; a C++ kernel measured 1.0-1.2x of it on CPU (bench/results/fisher_cpu.json)"
+            "memory; a C++ kernel measured 1.0-1.3x of it on CPU (bench/results/fisher_cpu.json)"
         ),
     )
 )

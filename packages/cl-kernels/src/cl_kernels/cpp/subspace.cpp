@@ -55,28 +55,44 @@ double orthogonality(const Ints& old_ptrs, const Ints& new_ptrs, const Ints& gra
       return l2sq ? 2.0f * p : sign(p);
     };
     int64_t i = 0;
-    // Four rows of A_old at a time against each row of A_new: every load of A_new (and of the
-    // gradient row) serves four rows, which keeps the loops compute-bound, not load-bound.
+    // Four rows of A_old at a time, walked in chunks of kChunk columns: within a chunk the four
+    // row pieces stay in L1 while every row of A_new (and of the gradient) passes over them, so
+    // each load serves four rows and no row is re-read from memory per row of A_new.
+    constexpr int64_t kChunk = 256;
+    std::vector<float> p(4 * rn), s(4 * rn);
     for (; i + 4 <= ro; i += 4) {
       const float* r0 = old_a + i * d;
       const float* r1 = r0 + d;
       const float* r2 = r1 + d;
       const float* r3 = r2 + d;
-      for (int64_t j = 0; j < rn; ++j) {
-        const float* w = new_a + j * d;
-        float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f, p3 = 0.0f;
+      std::fill(p.begin(), p.end(), 0.0f);
+      for (int64_t k0 = 0; k0 < d; k0 += kChunk) {
+        const int64_t k1 = k0 + kChunk < d ? k0 + kChunk : d;
+        for (int64_t j = 0; j < rn; ++j) {
+          const float* w = new_a + j * d;
+          float p0 = 0.0f, p1 = 0.0f, p2 = 0.0f, p3 = 0.0f;
 #pragma omp simd reduction(+ : p0, p1, p2, p3)
-        for (int64_t k = 0; k < d; ++k) {
-          p0 += r0[k] * w[k];
-          p1 += r1[k] * w[k];
-          p2 += r2[k] * w[k];
-          p3 += r3[k] * w[k];
+          for (int64_t k = k0; k < k1; ++k) {
+            p0 += r0[k] * w[k];
+            p1 += r1[k] * w[k];
+            p2 += r2[k] * w[k];
+            p3 += r3[k] * w[k];
+          }
+          p[j] += p0;
+          p[rn + j] += p1;
+          p[2 * rn + j] += p2;
+          p[3 * rn + j] += p3;
         }
-        const float s0 = fold(p0), s1 = fold(p1), s2 = fold(p2), s3 = fold(p3);
-        if (g != nullptr) {
+      }
+      for (int64_t q = 0; q < 4 * rn; ++q) s[q] = fold(p[q]);
+      if (g == nullptr) continue;
+      for (int64_t k0 = 0; k0 < d; k0 += kChunk) {
+        const int64_t k1 = k0 + kChunk < d ? k0 + kChunk : d;
+        for (int64_t j = 0; j < rn; ++j) {
+          const float s0 = s[j], s1 = s[rn + j], s2 = s[2 * rn + j], s3 = s[3 * rn + j];
           float* gj = g + j * d;
 #pragma omp simd
-          for (int64_t k = 0; k < d; ++k) {
+          for (int64_t k = k0; k < k1; ++k) {
             gj[k] += s0 * r0[k] + s1 * r1[k] + s2 * r2[k] + s3 * r3[k];
           }
         }
