@@ -23,6 +23,7 @@ def _cases() -> list[tuple[str, str, dict, dict]]:
         sig.update(labels_ptr="*i64", coef_ptr="*fp32", loss_ptr="*fp32", lse_ptr="*fp32", V="i32")
         consts = {"BLOCK_V": 4096, "COMPUTE_LSE": lse, "WRITE_GRAD": grad}
         cases.append(("wce", f"wce {dtype} lse={lse} grad={grad}", sig, consts))
+    tiles = {"*bf16": (128, 128, 64), "*fp16": (64, 64, 32), "*fp32": (64, 64, 32)}
     for dtype, masked in (("*bf16", True), ("*fp16", False), ("*fp32", False)):
         sig = {n: dtype for n in ("a1_ptr", "b1_ptr", "a2_ptr", "b2_ptr")}
         sig.update(mask_ptr="*i1", bias_ptr=dtype, out_ptr=dtype)
@@ -32,7 +33,8 @@ def _cases() -> list[tuple[str, str, dict, dict]]:
             sig[name] = "i32"
         sig.update(scale="fp32", mscale="fp32")
         consts = {"HAS_SEG2": True, "HAS_MASK": masked, "HAS_BIAS": masked}
-        consts.update(IEEE=dtype == "*fp32", UPCAST=False, BM=64, BN=64, BK=32, BK2=16)
+        bm, bn, bk = tiles[dtype]
+        consts.update(IEEE=dtype == "*fp32", UPCAST=False, BM=bm, BN=bn, BK=bk, BK2=16, GROUP_M=8)
         cases.append(("mm", f"two_segment_mm {dtype} masked={masked}", sig, consts))
     return cases
 
@@ -61,7 +63,9 @@ def _compile_all() -> dict:
         for target in targets:
             full = {**sig, **{k: "constexpr" for k in consts}}
             try:
-                k = triton.compile(ASTSource(kernels[kind], full, consts), target=target)
+                opts = {"num_warps": 8, "num_stages": 3} if consts.get("BM") == 128 else None
+                src = ASTSource(kernels[kind], full, consts)
+                k = triton.compile(src, target=target, options=opts)
                 ptx = k.asm["ptx"]
                 loads = "ld.global" in ptx or "cp.async" in ptx
                 out[f"{name} sm{target.arch}"] = "ok" if loads else "no global loads"

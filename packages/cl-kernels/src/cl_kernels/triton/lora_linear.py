@@ -67,9 +67,18 @@ def _two_segment_mm_kernel(
     BN: tl.constexpr,
     BK: tl.constexpr,
     BK2: tl.constexpr,
+    GROUP_M: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
+    # grouped ordering of the 1-D grid: GROUP_M row blocks sweep the column blocks together, so
+    # the tiles of B1/B2 they share stay in L2 (the Triton matmul tutorial's scheme)
+    pid = tl.program_id(0)
+    num_pid_m = tl.cdiv(M, BM)
+    num_pid_n = tl.cdiv(N, BN)
+    in_group = GROUP_M * num_pid_n
+    first_m = (pid // in_group) * GROUP_M
+    group_m = tl.minimum(num_pid_m - first_m, GROUP_M)
+    pid_m = first_m + ((pid % in_group) % group_m)
+    pid_n = (pid % in_group) // group_m
     rm = pid_m * BM + tl.arange(0, BM)
     rn = pid_n * BN + tl.arange(0, BN)
     rm_ok = rm < M
@@ -151,15 +160,16 @@ def two_segment_mm(
         return out
     has_seg2 = a2 is not None and b2 is not None and a2.shape[1] > 0
     k2 = a2.shape[1] if has_seg2 else 0
-    bm, bn, bk = (64, 64, 32) if m * n >= 4096 else (16, 16, 16)
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
+    bm, bn, bk, launch = _tiles(m, n, a1.dtype, interpret)
     bk2 = max(16, min(64, triton.next_power_of_2(max(k2, 1))))
     dummy = a1
     a2_, b2_ = (a2, b2) if has_seg2 else (dummy, dummy)
     mk = mask if mask is not None else dummy
-    grid = (triton.cdiv(m, bm), triton.cdiv(n, bn))
+    grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
     # Triton's CPU interpreter (TRITON_INTERPRET=1) computes bf16 tl.dot wrongly (triton 3.x):
     # there the tiles are upcast to fp32 first; compiled GPU code keeps bf16 tensor-core dots.
-    upcast = a1.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
+    upcast = a1.dtype == torch.bfloat16 and interpret
     _two_segment_mm_kernel[grid](
         a1,
         b1,
@@ -195,8 +205,22 @@ def two_segment_mm(
         BN=bn,
         BK=bk,
         BK2=bk2,
+        GROUP_M=1 if interpret else 8,
+        **launch,
     )
     return out
+
+
+def _tiles(m: int, n: int, dtype: torch.dtype, interpret: bool) -> tuple[int, int, int, dict]:
+    """(BM, BN, BK, launch options): tiny tiles in the interpreter; on the GPU the Triton matmul
+    tutorial's configurations (128x128x64, 8 warps, 3 stages for 16-bit operands; 64x64x32 for
+    IEEE fp32 and for small outputs). Fixed rather than autotuned: the token count M changes
+    from batch to batch and would re-trigger autotuning."""
+    if interpret:
+        return (64, 64, 32, {}) if m * n >= 4096 else (16, 16, 16, {})
+    if dtype in (torch.float16, torch.bfloat16) and m * n >= 128 * 128 * 16:
+        return 128, 128, 64, {"num_warps": 8, "num_stages": 3}
+    return 64, 64, 32, {"num_warps": 4, "num_stages": 3}
 
 
 def _masked_reference(x, weight, bias, a_old, b_old, a_new, b_new, keep, scale, p):
