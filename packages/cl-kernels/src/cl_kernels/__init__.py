@@ -4,6 +4,9 @@ Public ops (each dispatches by device and availability; see ``_dispatch``):
 
 - subspace penalties: ``orthogonality_penalty``, ``l2_penalty``, ``nlora_penalty``
 - Fisher / EWC: ``fisher_accumulate``, ``fisher_merge``, ``ewc_penalty``
+- token-weighted cross-entropy (TAALM's L_w): ``weighted_cross_entropy`` (fused with the LM head,
+  chunked, no full logits) and ``weighted_cross_entropy_from_logits``
+- stacked LoRA linear: ``lora_linear``
 
 ``CL_KERNELS_BACKEND=reference|triton|cpp`` or ``with use_backend(name):`` forces a backend;
 ``info()`` (or ``python -m cl_kernels``) reports what is available and why not.
@@ -11,7 +14,9 @@ Public ops (each dispatches by device and availability; see ``_dispatch``):
 
 from ._dispatch import BACKENDS, format_info, info, use_backend
 from .fisher import ewc_penalty, fisher_accumulate, fisher_merge
+from .lora_linear import lora_linear
 from .subspace import l2_penalty, nlora_penalty, orthogonality_penalty
+from .weighted_ce import weighted_cross_entropy, weighted_cross_entropy_from_logits
 
 __version__ = "0.1.0"
 
@@ -23,7 +28,10 @@ __all__ = [
     "format_info",
     "info",
     "l2_penalty",
+    "lora_linear",
     "nlora_penalty",
     "orthogonality_penalty",
     "use_backend",
+    "weighted_cross_entropy",
+    "weighted_cross_entropy_from_logits",
 ]

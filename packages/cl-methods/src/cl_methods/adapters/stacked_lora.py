@@ -17,18 +17,16 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from cl_kernels import lora_linear
 
 
 def _lora_linear(x, weight, bias, a_old, b_old, a_new, b_new, scale, dropout, training):
-    """``x W^T + b + s * (drop(x) A_old^T) B_old^T + s * (drop(x) A_new^T) B_new^T``."""
-    y = F.linear(x, weight, bias)
-    xd = F.dropout(x, dropout, training) if dropout > 0 else x
-    delta = F.linear(F.linear(xd, a_new.to(x.dtype)), b_new.to(x.dtype))
-    if a_old.shape[0] > 0:
-        delta = delta + F.linear(F.linear(xd, a_old.to(x.dtype)), b_old.to(x.dtype))
-    return y + scale * delta
+    """``x W^T + b + s * (drop(x) A_old^T) B_old^T + s * (drop(x) A_new^T) B_new^T``, one shared
+    dropout mask, through ``cl_kernels.lora_linear`` (fused Triton on CUDA; on CPU its PyTorch
+    reference, bit-identical to the former inline code: ``F.dropout`` on the global RNG)."""
+    return lora_linear(x, weight, bias, a_old, b_old, a_new, b_new, scale, dropout, training)
 
 
 class StackedLoRALinear(nn.Module):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cl_kernels import weighted_cross_entropy_from_logits
+
 EPS = 1e-6
 
 
@@ -97,13 +99,25 @@ def deployment_weighted_loss(
     """L_w for deployment: weights carry no gradient (frozen phi, a rule, or w = 1) and only
     first-order gradients are needed.
 
-    KERNEL ROUTE: this is the single place where the fused
-    ``cl_kernels.weighted_cross_entropy_from_logits`` (or the hidden-state variant
-    ``weighted_cross_entropy``, which never materialises the logits) is to be called once
-    cl-kernels exports it. Its token weights are ``weights * target_mask`` (times the known-token
-    mask when asked) with ``reduction="per_sequence"`` and ``ignore_index=-100``; the batch mean is
-    taken here. The plain PyTorch below is the reference it must match.
+    KERNEL ROUTE: computed by ``cl_kernels.weighted_cross_entropy_from_logits`` (fused Triton on
+    CUDA, C++ row kernels on CPU when built and faster, else its PyTorch reference, which keeps
+    the op order of :func:`weighted_lm_loss` above and so gives the same bits). Its token
+    weights are ``weights * target_mask`` (times the known-token mask when asked) and the labels
+    are the input ids with ``shift_labels=True``: position t's logits predict ``input_ids[:, t+1]``
+    and the weights are the (B, L-1) target-aligned ones, exactly this module's convention.
+    ``reduction="per_sequence"`` is L_w (per-sequence normalisation by ``sum w m + 1e-6``, then
+    the batch mean). No label is ``ignore_index`` (-100): pads are dropped by their zero weight.
     """
+    nll_dtype = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
+    mask = target_mask(attention_mask, nll_dtype)
+    if known_masking:
+        mask = mask * known_token_mask(logits, input_ids).to(nll_dtype)
     if weights is not None:
-        weights = weights.detach()
-    return weighted_lm_loss(logits, input_ids, attention_mask, weights, known_masking=known_masking)
+        if weights.shape != mask.shape:
+            raise ValueError(
+                f"weights have shape {tuple(weights.shape)}, expected {tuple(mask.shape)}"
+            )
+        mask = weights.detach().to(nll_dtype) * mask
+    return weighted_cross_entropy_from_logits(
+        logits, input_ids, mask, reduction="per_sequence", eps=EPS, shift_labels=True
+    )
