@@ -444,6 +444,7 @@ class ContinualTrainer:
         per_epoch = steps_per_epoch(len(data), cfg.batch_size, cfg.grad_accum, world)
         total = per_epoch * epochs
 
+        _begin_model_task(self.model, index)
         if loaded is not None:
             method.on_task_resume(ctx, self.model)
             self._restore_model(loaded[0])
@@ -620,6 +621,14 @@ class ContinualTrainer:
         target = os.environ.get(KILL_ENV)
         if target and self._pos.global_step >= int(target):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _begin_model_task(model: nn.Module, index: int) -> None:
+    """Tell a task-aware model (per-task heads, cl_methods.classic) which task starts; it then
+    knows the seen tasks for its logits. Models without ``begin_task`` are left alone."""
+    begin = getattr(model, "begin_task", None)
+    if callable(begin):
+        begin(index)
 
 
 def _grads_finite(params: list[nn.Parameter]) -> bool:
