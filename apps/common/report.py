@@ -9,7 +9,9 @@ from cl_eval import AccuracyMatrix, make_results, matrix_markdown, write_report
 from cl_methods import ContinualResult
 
 
-def to_accuracy_matrix(result: ContinualResult) -> AccuracyMatrix:
+def to_accuracy_matrix(result: ContinualResult, train_key: str | None = None) -> AccuracyMatrix:
+    """R from the result; with ``train_key``, also R_train from that extra value of each cell
+    (the IIL memorisation score)."""
     matrix = AccuracyMatrix(result.task_names)
     for i, row in enumerate(result.matrix):
         for j, score in enumerate(row):
@@ -19,6 +21,11 @@ def to_accuracy_matrix(result: ContinualResult) -> AccuracyMatrix:
         for j, score in enumerate(result.baseline):
             if score is not None:
                 matrix.record_baseline(j, score)
+    if train_key is not None:
+        for i, row in enumerate(result.extra or []):
+            for j, extra in enumerate(row or []):
+                if extra and train_key in extra:
+                    matrix.record_train(i, j, extra[train_key])
     return matrix
 
 
@@ -30,16 +37,19 @@ def write_run_report(
     config: dict[str, Any],
     hardware: dict[str, Any],
     plot: bool = True,
+    train_key: str | None = None,
+    forgetting_variant: str = "standard",
 ) -> dict[str, Path]:
     """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT."""
     output_dir = Path(output_dir)
     predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
     results = make_results(
-        to_accuracy_matrix(result),
+        to_accuracy_matrix(result, train_key),
         config=config,
         hardware=hardware,
         predictions=predictions,
         name=name,
+        forgetting_variant=forgetting_variant,
         extra={"train_stats": result.train_stats, "epoch_scores": result.epoch_scores},
     )
     paths = write_report(results, output_dir, plot=plot)
