@@ -28,11 +28,12 @@ import torch
 from classic_app.config import load_config
 from classic_app.data import ClassifierCollator, LMCollator, build_tasks
 from classic_app.models import load_backbone
+from common.report import write_run_report
+
 from cl_data.classic import normalise_answer
 from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, build_method
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
 from cl_methods.registry import config_from_dict, get_method_class
-from common.report import write_run_report
 
 
 def seed_everything(seed: int) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from cl_methods.registry import parse_bool
 
 DEFAULTS: dict[str, Any] = {

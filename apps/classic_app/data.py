@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from cl_data.causal_lm import CausalLMEncoder
 from cl_data.classic import (
     ContinualConfig,
