@@ -3,6 +3,7 @@
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     ckl_finetune,
     ckl_oracle,
+    ewc,
     inclora,
     kadapter,
     mixreview,
@@ -10,6 +11,7 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     olora,
     peft_task,
     recadam,
+    replay,
     rho1,
     seq,
     seqft,
@@ -20,6 +22,7 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 __all__ = [
     "ckl_finetune",
     "ckl_oracle",
+    "ewc",
     "inclora",
     "kadapter",
     "mixreview",
@@ -27,6 +30,7 @@ __all__ = [
     "olora",
     "peft_task",
     "recadam",
+    "replay",
     "rho1",
     "seq",
     "seqft",

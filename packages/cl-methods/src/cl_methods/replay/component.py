@@ -1,0 +1,183 @@
+"""Replay as a component any method can hold (spec classic-methods.md section 2.2).
+
+A method config inherits :class:`ReplayOptions` (flat ``replay_*`` fields, so every one is a
+command-line key); a method class inherits :class:`ReplayMixin` before :class:`Method`::
+
+    @dataclass
+    class MyConfig(ReplayOptions, MethodConfig): ...
+
+    class My(ReplayMixin, Method): ...      # hooks call super(), the mixin adds replay
+
+``replay=True`` turns it on. ``replay_mode="class"`` keeps a class-balanced buffer of
+``replay_buffer_size`` examples, chosen by ``replay_selection`` ("random" or "herding") with
+labels read from each example's ``replay_label_key`` field; ``replay_mode="ratio"`` keeps
+``floor(replay_ratio * |D_t|)`` examples of every task (generation, unlabeled data).
+``replay_batch_level=True``: for t > 0 each micro-batch of n new rows gets
+``replay_rows_per_batch`` (default n) buffer rows drawn with replacement, so a recipe with batch
+size B runs the trainer with B/2 to get mixed batches of B rows. ``False``: the buffer is appended
+to the task's data. The buffer is filled at the end of each task and saved in the method state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..method import MethodConfig, TaskContext
+from .buffer import ClassBalancedBuffer, RatioBuffer, ReplayBuffer
+from .features import last_token_features
+from .mixing import dataset_with_buffer, mix_examples
+
+FeatureFn = Callable[[nn.Module, list[Any]], torch.Tensor]
+
+
+@dataclass
+class ReplayOptions:
+    """Replay fields of a method config (defaults: spec 2.2)."""
+
+    replay: bool = False
+    replay_mode: Literal["class", "ratio"] = "class"
+    replay_buffer_size: int = 100
+    replay_selection: Literal["random", "herding"] = "random"
+    replay_fixed_budget_per_class: bool = False
+    replay_num_class: int | None = None
+    replay_ratio: float = 0.01
+    replay_batch_level: bool = True
+    replay_rows_per_batch: int | None = None
+    replay_label_key: str = "label_idx_cil"
+    replay_seed: int = 1
+
+
+def field_of(example: Any, key: str) -> Any:
+    """``example[key]`` for mappings, else ``getattr(example, key)``; a clear error if absent."""
+    if isinstance(example, Mapping):
+        if key not in example:
+            raise KeyError(f"replay: example has no {key!r} field (fields: {sorted(example)})")
+        return example[key]
+    if not hasattr(example, key):
+        raise KeyError(f"replay: example of type {type(example).__name__} has no {key!r}")
+    return getattr(example, key)
+
+
+class Replay:
+    """The buffer plus the rules for using it; see the module docstring."""
+
+    def __init__(self, options: ReplayOptions) -> None:
+        self.options = options
+        self.buffer: ReplayBuffer
+        if options.replay_mode == "class":
+            self.buffer = ClassBalancedBuffer(
+                options.replay_buffer_size,
+                selection=options.replay_selection,
+                fixed_budget_per_class=options.replay_fixed_budget_per_class,
+                num_class=options.replay_num_class,
+                seed=options.replay_seed,
+            )
+        elif options.replay_mode == "ratio":
+            self.buffer = RatioBuffer(options.replay_ratio, seed=options.replay_seed)
+        else:
+            raise ValueError(f"replay_mode must be 'class' or 'ratio', got {options.replay_mode!r}")
+        self.draws = 0  # micro-batches mixed so far (keys the draws, so a resumed run repeats them)
+
+    def task_train_data(self, task: TaskContext, data: Sequence[Any]) -> Sequence[Any]:
+        if self.options.replay_batch_level or task.index == 0 or len(self.buffer) == 0:
+            return data
+        return dataset_with_buffer(data, self.buffer)
+
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
+        if not self.options.replay_batch_level or task.index == 0 or len(self.buffer) == 0:
+            return examples
+        accelerator = task.services.get("accelerator")
+        rank = int(getattr(accelerator, "process_index", 0))
+        rng = np.random.default_rng([self.options.replay_seed, task.index, self.draws, rank])
+        self.draws += 1
+        k = self.options.replay_rows_per_batch or len(examples)
+        return mix_examples(examples, self.buffer, k, rng)
+
+    def end_task(
+        self,
+        task: TaskContext,
+        model: nn.Module,
+        features: FeatureFn | None = None,
+        num_seen_classes: int | None = None,
+    ) -> None:
+        """Fill the buffer from the task's training data (``task.train_data``)."""
+        data = list(task.train_data or [])
+        if isinstance(self.buffer, RatioBuffer):
+            self.buffer.update(data, task_index=task.index)
+            return
+        labels = [field_of(ex, self.options.replay_label_key) for ex in data]
+        feats = None
+        if self.options.replay_selection == "herding":
+            if features is not None:
+                feats = features(model, data)
+            elif task.collate is not None:
+                feats = last_token_features(model, data, task.collate)
+            else:
+                raise ValueError("herding replay needs a feature function or the task's collate")
+        seen = num_seen_classes
+        if seen is None and "accum_num_class" in task.params:
+            seen = int(task.params["accum_num_class"])
+        self.buffer.update(
+            data, labels, task_index=task.index, num_seen_classes=seen, features=feats
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict(), "draws": self.draws}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer.load_state_dict(state["buffer"])
+        self.draws = int(state["draws"])
+
+
+class ReplayMixin:
+    """Adds replay to a :class:`Method` whose config inherits :class:`ReplayOptions`.
+
+    ``replay_features`` (a callable ``(model, examples) -> (n, d) tensor``) overrides the default
+    herding features; ``num_seen_classes`` may be set by a scenario that knows ``ACCUM[t]``
+    (else ``task.params["accum_num_class"]``, else the distinct labels seen so far).
+    """
+
+    replay: Replay | None
+    replay_features: FeatureFn | None = None
+    num_seen_classes: int | None = None
+
+    def __init__(self, config: MethodConfig | None = None) -> None:
+        super().__init__(config)  # type: ignore[call-arg]
+        options = self.config  # type: ignore[attr-defined]
+        if not isinstance(options, ReplayOptions):
+            raise TypeError(f"{type(self).__name__}: its config must inherit ReplayOptions")
+        self.replay = Replay(options) if options.replay else None
+
+    def task_train_data(self, task: TaskContext, data: Sequence[Any]) -> Sequence[Any]:
+        data = super().task_train_data(task, data)  # type: ignore[misc]
+        return data if self.replay is None else self.replay.task_train_data(task, data)
+
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
+        examples = super().batch_examples(task, examples)  # type: ignore[misc]
+        return examples if self.replay is None else self.replay.batch_examples(task, examples)
+
+    def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
+        super().on_task_end(task, model)  # type: ignore[misc]
+        if self.replay is not None:
+            self.replay.end_task(task, model, self.replay_features, self.num_seen_classes)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()  # type: ignore[misc]
+        if self.replay is not None:
+            state = {**state, "replay": self.replay.state_dict()}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        replay_state = state.pop("replay", None)
+        super().load_state_dict(state)  # type: ignore[misc]
+        if replay_state is not None:
+            if self.replay is None:
+                raise ValueError("checkpoint has a replay buffer but replay is off in the config")
+            self.replay.load_state_dict(replay_state)
