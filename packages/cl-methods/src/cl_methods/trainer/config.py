@@ -20,6 +20,9 @@ class TrainerConfig:
     eval_every_epoch: also evaluate after every epoch (TAALM's per-epoch curves).
     checkpoint_every: write a checkpoint every N optimizer steps (0: only after each task).
     max_consecutive_nonfinite: abort after this many skipped steps in a row.
+    param_groups: optimizer settings by parameter-name prefix for the default optimizer, e.g.
+        ``{"heads": {"lr": 1e-3, "weight_decay": 0.01}}`` (classifier heads of the classic
+        recipes); parameters matching no prefix use ``lr`` and ``weight_decay``.
     """
 
     output_dir: str = "runs/continual"
@@ -46,6 +49,7 @@ class TrainerConfig:
     max_consecutive_nonfinite: int = 50
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    param_groups: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {

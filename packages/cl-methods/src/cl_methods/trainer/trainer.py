@@ -177,10 +177,32 @@ class ContinualTrainer:
 
         def build(params: list[nn.Parameter]) -> torch.optim.Optimizer:
             return torch.optim.AdamW(
-                params, lr=lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+                self._param_groups(params),
+                lr=lr,
+                betas=cfg.adam_betas,
+                eps=cfg.adam_eps,
+                weight_decay=cfg.weight_decay,
             )
 
         return build
+
+    def _param_groups(self, params: list[nn.Parameter]) -> list[Any]:
+        """``params`` split by ``config.param_groups`` name prefixes (unchanged without any)."""
+        prefixes = self.config.param_groups
+        if not prefixes:
+            return params
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        groups: dict[str, list[nn.Parameter]] = {prefix: [] for prefix in prefixes}
+        rest: list[nn.Parameter] = []
+        for p in params:
+            name = names.get(id(p), "")
+            match = next((x for x in prefixes if name == x or name.startswith(x + ".")), None)
+            (groups[match] if match is not None else rest).append(p)
+        out: list[Any] = [{"params": rest}] if rest else []
+        for prefix, members in groups.items():
+            if members:
+                out.append({"params": members, **dict(prefixes[prefix])})
+        return out
 
     def _scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
         cfg = self.config
