@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         train_key="train_score" if cfg["scenario"] == "IIL" else None,
         forgetting_variant="classic",
     )
+    if cfg["scenario"] == "IIL":
+        metrics = json.loads((out / "results.json").read_text())["metrics"]
+        print(
+            "IIL: "
+            + "   ".join(f"{k.upper()} = {metrics.get(k)}" for k in ("ma", "ga", "mf", "gf"))
+        )
     print(f"runtime {runtime:.1f}s")
     return 0
 
