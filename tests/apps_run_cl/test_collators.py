@@ -9,8 +9,8 @@ def test_lm_answer_mask_covers_exactly_space_y_eos_with_left_truncation(run_cl):
     from classic_app.data import LMCollator
 
     tok = ByT5Tokenizer()
-    coll = LMCollator(tok, prompt="qa", max_length=24, max_target_length=8)
-    rows = [{"input": "x" * 50, "target": "ab"}, {"input": "hi", "target": "cde"}]
+    coll = LMCollator(tok, prompt="qa", max_length=48, max_target_length=8)
+    rows = [{"input": "x" * 80, "target": "ab"}, {"input": "hi", "target": "cde"}]
     batch = coll(rows)
     for i, row in enumerate(rows):
         labels = batch["labels"][i]
@@ -20,7 +20,7 @@ def test_lm_answer_mask_covers_exactly_space_y_eos_with_left_truncation(run_cl):
         ]
     long_ids = batch["input_ids"][0][batch["attention_mask"][0] == 1].tolist()
     prompt = long_ids[: -len(" ab") - 1]
-    assert len(prompt) == 24 - 8  # the prompt keeps max_length - max_target_length tokens ...
+    assert len(prompt) == 48 - 8  # the prompt keeps max_length - max_target_length tokens ...
     text = tok.decode(prompt)
     assert text.endswith("\n Short Answer:") and text.startswith("x")  # ... from the left
     assert batch["attention_mask"][1][0] == 0  # left padding
