@@ -30,10 +30,12 @@ from classic_app.data import ClassifierCollator, LMCollator, build_tasks
 from classic_app.models import load_backbone
 from common.report import write_run_report
 
-from cl_data.classic import normalise_answer
+from cl_data.classic import PROMPT_TUNING_INIT, normalise_answer
 from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, build_method
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
 from cl_methods.registry import config_from_dict, get_method_class
+
+PROMPT_FAMILY = {"topic3": "topic", "concept_1k": "concept_1k"}
 
 
 def seed_everything(seed: int) -> None:
@@ -61,6 +63,13 @@ def build_run(cfg: dict[str, Any]):
     method_values = dict(cfg["method_config"] or {})
     if cfg["method"] == "peft" and not heads:
         method_values.setdefault("il_mode", "TIL" if scenario == "TIL" else "CIL")
+    if cfg["method"] == "peft" and method_values.get("adapter") == "prompt_tuning":
+        family = PROMPT_FAMILY.get(cfg["data"]["name"])
+        if family and not method_values.get("prompt_init_ids"):  # spec 3.3 init text
+            text = PROMPT_TUNING_INIT[family]
+            method_values["prompt_init_ids"] = tokenizer(text, add_special_tokens=False)[
+                "input_ids"
+            ]
     method = build_method(cfg["method"], config_from_dict(method_cls.config_class, method_values))
 
     trainer_values = {**cfg["trainer"], "seed": cfg["seed"], "output_dir": cfg["output_dir"]}

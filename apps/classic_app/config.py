@@ -81,6 +81,8 @@ def coerce_like(value: Any, default: Any, key: str) -> Any:
         return value
     if isinstance(default, bool):
         return parse_bool(value)
+    if isinstance(default, str):  # strings stay strings ("none" is a head type and a prompt)
+        return value
     if value.strip().lower() in {"none", "null"}:
         return None
     try:
@@ -90,8 +92,6 @@ def coerce_like(value: Any, default: Any, key: str) -> Any:
             return float(value)
     except ValueError as err:
         raise ValueError(f"--{key}: expected {type(default).__name__}, got {value!r}") from err
-    if isinstance(default, str):
-        return value
     if isinstance(default, (list, tuple)):
         return [v for v in value.split(",") if v]
     return yaml.safe_load(value)  # None default or a free key: YAML scalar rules

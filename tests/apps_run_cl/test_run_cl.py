@@ -127,6 +127,8 @@ def test_peft_til_and_generative_heads(run_cl, colour_dir, write_yaml, tmp_path)
         _yaml(colour_dir, "TIL", "peft", "method_config: {targets: [query, value]}\n")
     )
     assert run_cl.main(["--config", str(path), "--output_dir", str(tmp_path / "peft")]) == 0
+    pt = ["--method_config.adapter", "prompt_tuning", "--method_config.num_virtual_tokens", "4"]
+    assert run_cl.main(["--config", str(path), *pt, "--output_dir", str(tmp_path / "pt")]) == 0
     gen = write_yaml(_yaml(colour_dir, "CIL", "seq"), "gen.yaml")
     out = tmp_path / "gen"
     assert (
@@ -167,6 +169,8 @@ def test_generative_cil_by_generation_with_peft(run_cl, colour_dir, write_yaml, 
                 "default",
                 "--backbone.max_new_tokens",
                 "3",
+                "--backbone.max_length",
+                "64",
                 "--output_dir",
                 str(out),
             ]

@@ -141,3 +141,32 @@ def test_lora_family_trains_the_current_head_with_its_own_lr(bert_heads, space, 
         trainable = [n for n, p in model.named_parameters() if p.requires_grad]
         assert "heads.1.weight" in trainable and "heads.0.weight" not in trainable
         assert all(n.startswith("heads.1") or "lora_" in n for n in trainable), trainable
+
+
+def test_prompt_tuning_per_task_keeps_old_prompts_and_backbone(bert_heads, space, tiny, tmp_path):
+    model = bert_heads(il_mode="TIL", feature="cls_token")
+    method = build_method(
+        "peft", {"adapter": "prompt_tuning", "num_virtual_tokens": 3, "prompt_init_ids": [5, 6]}
+    )
+    body = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    seen = []
+    tiny.run(
+        model,
+        method,
+        tiny.tasks(space),
+        tmp_path,
+        evaluate=lambda m, t, a: seen.append(model.prompts[0].detach().clone()) or 0.0,
+    )
+    table = model.backbone.get_input_embeddings().weight
+    assert model.prompts[0].shape == (3, 16)
+    assert not torch.equal(model.prompts[1], table[[5, 6, 5]])  # task 1's prompt trained
+    assert torch.equal(seen[0], model.prompts[0])  # task 0's prompt frozen afterwards
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, body[k])
+    batch = tiny.collate(tiny.rows(space, 0, 1))
+    model.active_prompt = 0
+    with_prompt = model.features(batch["input_ids"], batch["attention_mask"])
+    model.active_prompt = -1
+    assert not torch.allclose(
+        with_prompt, model.features(batch["input_ids"], batch["attention_mask"])
+    )

@@ -73,6 +73,8 @@ class ClassifierModel(nn.Module):
         d = hidden_size or int(backbone.config.hidden_size)
         self.heads = TaskHeads(d, labels.cur_num_class, head, cosine_scale, cosine_scale_learnable)
         self.current_task = 0
+        self.prompts: nn.ParameterList | None = None
+        self.active_prompt = -1
 
     @property
     def config(self):  # adapters and apps read the backbone's config
@@ -104,15 +106,54 @@ class ClassifierModel(nn.Module):
             kwargs["token_type_ids"] = token_type_ids
         if position_ids is not None:
             kwargs["position_ids"] = position_ids
+        offset = 0
+        if self.prompts is not None and self.active_prompt >= 0:
+            kwargs, offset = self._with_prompt(kwargs)
         if self.generative:
             out = self.backbone(**kwargs, output_hidden_states=True)
             states = out.hidden_states[-1]
         else:
             states = self.backbone(**kwargs).last_hidden_state
         if self.feature == "cls_token":
-            return states[:, 0]
+            return states[:, offset]  # the real first token, after any virtual tokens
         rows = torch.arange(states.shape[0], device=states.device)
-        return states[rows, last_attended(attention_mask)]
+        return states[rows, last_attended(kwargs["attention_mask"])]
+
+    # -- prompt tuning (one prompt per task, spec §2.3) ------------------------------------------
+    def add_task_prompts(
+        self, num_tokens: int, init_ids: list[int] | None = None, seed: int = 1
+    ) -> nn.ParameterList:
+        """One ``[num_tokens, d]`` prompt per task, initialised from the embeddings of
+        ``init_ids`` (repeated to ``num_tokens``) or of random vocabulary tokens."""
+        table = self.backbone.get_input_embeddings().weight
+        prompts = []
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(self.labels.num_tasks):
+            if init_ids:
+                ids = torch.tensor([init_ids[k % len(init_ids)] for k in range(num_tokens)])
+            else:
+                ids = torch.randint(0, table.shape[0], (num_tokens,), generator=gen)
+            prompts.append(nn.Parameter(table[ids.to(table.device)].detach().clone()))
+        self.prompts = nn.ParameterList(prompts)
+        self.active_prompt = -1
+        return self.prompts
+
+    def _with_prompt(self, kwargs: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
+        """Prepend the active task's virtual tokens as input embeddings (attended, type 0)."""
+        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
+        prompt = self.prompts[self.active_prompt]
+        n, b = prompt.shape[0], ids.shape[0]
+        embeds = self.backbone.get_input_embeddings()(ids)
+        out = {
+            "inputs_embeds": torch.cat(
+                [prompt.unsqueeze(0).expand(b, -1, -1).to(embeds.dtype), embeds], dim=1
+            ),
+            "attention_mask": torch.cat([mask.new_ones(b, n), mask], dim=1),
+        }
+        if "token_type_ids" in kwargs:
+            types = kwargs["token_type_ids"]
+            out["token_type_ids"] = torch.cat([types.new_zeros(b, n), types], dim=1)
+        return out, n
 
     def cil_logits(self, features: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         if upto is None:

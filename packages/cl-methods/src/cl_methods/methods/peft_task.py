@@ -9,7 +9,10 @@ Evaluation (:meth:`Peft.eval_model`):
 - CIL generative: per sample, the adapter with the lowest mean NLL of the eval prompt decodes it
   (the AdapterCL rule); ``cil_adapter_select="latest"`` keeps the reference's newest adapter.
 
-Prompt tuning per task is not implemented (only ``adapter="lora"``).
+``adapter="prompt_tuning"``: one prompt of ``num_virtual_tokens`` (10) per task, prepended as
+input embeddings and initialised from ``prompt_init_ids`` (the token ids of the dataset's init
+text, §3.3; run_cl fills them) or from random vocabulary rows. Prompt tuning needs a model with
+heads (:class:`~cl_methods.classic.ClassifierModel`); LoRA works with heads and plain LMs.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from ..registry import register_method
 
 @dataclass
 class PeftConfig(MethodConfig):
-    adapter: Literal["lora"] = "lora"
+    adapter: Literal["lora", "prompt_tuning"] = "lora"
+    num_virtual_tokens: int = 10
+    prompt_init_ids: tuple[int, ...] = ()
     r: int = 4
     alpha: float = 8.0
     dropout: float = 0.1
@@ -60,13 +65,30 @@ class Peft(Method):
         self._heads: ClassifierModel | None = None
 
     def _attach(self, model: nn.Module, num_tasks: int) -> None:
+        cfg = self.config
+        if cfg.adapter == "prompt_tuning":
+            if self._heads is None:
+                raise ValueError("peft prompt tuning needs a model with heads (ClassifierModel)")
+            if self._heads.prompts is None:
+                self._heads.add_task_prompts(cfg.num_virtual_tokens, list(cfg.prompt_init_ids))
+            model.requires_grad_(False)
+            return
         if task_lora_layers(model):
             return
-        cfg = self.config
         body = self._heads.backbone if self._heads is not None else model
         targets = tuple(cfg.targets) or paper_targets(body)
         attach_task_lora(body, targets, num_tasks, cfg.r, cfg.alpha, cfg.dropout)
         model.requires_grad_(False)
+
+    def _attached(self, model: nn.Module) -> bool:
+        if self.config.adapter == "prompt_tuning":
+            return self._heads is not None and self._heads.prompts is not None
+        return bool(task_lora_layers(model))
+
+    def _task_params(self, model: nn.Module, t: int) -> list[nn.Parameter]:
+        if self.config.adapter == "prompt_tuning":
+            return [self._heads.prompts[t]]
+        return adapter_params(model, t)
 
     def prepare(self, model: nn.Module) -> nn.Module:
         inner = unwrap_model(model)
@@ -78,7 +100,7 @@ class Peft(Method):
 
     def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
         super().on_task_start(task, model)
-        if not task_lora_layers(model):
+        if not self._attached(model):
             if not task.num_tasks:
                 raise ValueError("peft needs num_tasks (config) or a stream of known length")
             self._attach(model, task.num_tasks)
@@ -89,8 +111,8 @@ class Peft(Method):
             self.task_names.append(task.name)
         self.current = t
         model.requires_grad_(False)
-        set_active_adapter(model, t)
-        for p in adapter_params(model, t):
+        set_active(model, t)
+        for p in self._task_params(model, t):
             p.requires_grad_(True)
         if self._heads is not None:
             self._heads.heads[t].requires_grad_(True)
@@ -133,7 +155,7 @@ class Peft(Method):
         return NLLSelectView(model, self.current)
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
-        set_active_adapter(model, task.index)
+        set_active(model, task.index)
 
     def state_dict(self) -> dict[str, Any]:
         return {"task_names": list(self.task_names), "current": self.current}
@@ -141,6 +163,14 @@ class Peft(Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.task_names = list(state.get("task_names", []))
         self.current = int(state.get("current", 0))
+
+
+def set_active(model: nn.Module, task: int) -> None:
+    """Activate task ``task``'s LoRA adapters and, on a heads model, its prompt."""
+    set_active_adapter(model, task)
+    inner = unwrap_model(model)
+    if isinstance(inner, ClassifierModel) and inner.prompts is not None:
+        inner.active_prompt = int(task)
 
 
 class PerTaskHeadsView(nn.Module):
@@ -153,21 +183,21 @@ class PerTaskHeadsView(nn.Module):
         self.current_task = current
 
     def features(self, **inputs: torch.Tensor) -> torch.Tensor:
-        set_active_adapter(self.model, self.current_task)
+        set_active(self.model, self.current_task)
         return self.model.features(**inputs)
 
     def predict_logits(self, inputs: dict[str, torch.Tensor], task: int | None) -> torch.Tensor:
         try:
             if task is not None:
-                set_active_adapter(self.model, task)
+                set_active(self.model, task)
                 return self.model.heads[task](self.model.features(**inputs))
             parts = []
             for s in range(self.current_task + 1):
-                set_active_adapter(self.model, s)
+                set_active(self.model, s)
                 parts.append(self.model.heads[s](self.model.features(**inputs)))
             return torch.cat(parts, dim=-1)
         finally:
-            set_active_adapter(self.model, self.current_task)
+            set_active(self.model, self.current_task)
 
 
 class NLLSelectView(nn.Module):
@@ -190,7 +220,7 @@ class NLLSelectView(nn.Module):
         target = input_ids[:, 1:]
         mask = attention_mask[:, 1:].float() * attention_mask[:, :-1].float()
         for s in range(self.current_task + 1):
-            set_active_adapter(self.model, s)
+            set_active(self.model, s)
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
             nll = F.cross_entropy(logits.transpose(1, 2).float(), target, reduction="none")
             out.append((nll * mask).sum(-1) / mask.sum(-1).clamp(min=1))
@@ -204,13 +234,13 @@ class NLLSelectView(nn.Module):
         try:
             for s in torch.unique(choice).tolist():
                 idx = (choice == s).nonzero().flatten()
-                set_active_adapter(self.model, s)
+                set_active(self.model, s)
                 gen = self.model.generate(
                     input_ids=input_ids[idx], attention_mask=attention_mask[idx], **kwargs
                 )
                 for k, i in enumerate(idx.tolist()):
                     rows[i] = gen[k]
         finally:
-            set_active_adapter(self.model, self.current_task)
+            set_active(self.model, self.current_task)
         width = max(r.shape[0] for r in rows)
         return torch.stack([F.pad(r, (0, width - r.shape[0]), value=pad) for r in rows])
