@@ -63,7 +63,10 @@ def build_run(cfg: dict[str, Any]):
     method_values = dict(cfg["method_config"] or {})
     if cfg["method"] == "peft" and not heads:
         method_values.setdefault("il_mode", "TIL" if scenario == "TIL" else "CIL")
-    if cfg["method"] == "peft" and method_values.get("adapter") == "prompt_tuning":
+    prompt_tuning = method_values.get("adapter") == "prompt_tuning" or (
+        method_values.get("peft_type") == "prompt_tuning"
+    )
+    if cfg["method"] in ("peft", "seq") and prompt_tuning:
         family = PROMPT_FAMILY.get(cfg["data"]["name"])
         if family and not method_values.get("prompt_init_ids"):  # spec 3.3 init text
             text = PROMPT_TUNING_INIT[family]

@@ -1,7 +1,7 @@
 """Build the topic3 MiniLM results table from the runs' results.json files.
 
     python results/classic/make_table.py runs/classic/topic3 results/classic/topic3_minilm.md \\
-        --expect seq seq_star replay ewc seqlora inclora olora
+        --expect seq seq_star seq_star_s16 replay ewc seqlora inclora olora
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 LABELS = {
     "seq": "SEQ (Lin)",
-    "seq_star": "SEQ* (P+W+FixBC+Cos, W=3)",
+    "seq_star": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed)",
+    "seq_star_s16": "SEQ* (P+W+FixBC+Cos, W=3, s learnable from 16)",
     "replay": "Replay (M=100, random, batch-level)",
     "ewc": "EWC (lambda 5000)",
     "seqlora": "SeqLoRA (+ current head)",

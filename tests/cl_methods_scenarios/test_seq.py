@@ -170,3 +170,17 @@ def test_same_seed_same_first_loss_and_nan_step_changes_nothing(bert_heads, spac
     method = NaNSeq(copy.deepcopy(build_method("seq").config))
     trainer, _ = tiny.run(model, method, tiny.tasks(space)[:1], tmp_path / "nan")
     assert same(before, snapshot(model)) and trainer._skipped_steps == 2
+
+
+def test_shared_prompt_tuning_trains_one_prompt_and_the_heads(bert_heads, space, tiny, tmp_path):
+    model = bert_heads()
+    body = snapshot(model.backbone)
+    method = build_method("seq", {"peft_type": "prompt_tuning", "num_virtual_tokens": 2})
+    method.prepare(model)
+    prompt0 = model.prompts[0].detach().clone()
+    tiny.run(model, method, tiny.tasks(space), tmp_path)
+    assert not torch.equal(prompt0, model.prompts[0])
+    assert same(body, snapshot(model.backbone)) and model.active_prompt == 0
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "prompts.0" in trainable and "prompts.1" not in trainable
+    assert all(n.startswith(("heads.", "prompts.0")) for n in trainable)

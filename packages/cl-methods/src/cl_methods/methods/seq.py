@@ -11,6 +11,7 @@ Options (all off by default, giving plain SEQ):
 - ``prototype_prediction``: no CE after the warm-up; after the task, row c of head t is the mean
   training feature of class c (sum / sample count);
 - ``peft_type="lora"``: one shared LoRA adapter (r8, alpha16, dropout 0.05) on a frozen backbone;
+  ``"prompt_tuning"``: one shared prompt of ``num_virtual_tokens`` (heads models only);
 - ``freeze_layers``/``freeze_embeddings`` from ``freeze_from_task`` (the derivative's "Freeze"):
   layer indices are matched numerically (``layers.1`` never matches ``layers.10``).
 
@@ -50,11 +51,13 @@ class SeqConfig(MethodConfig):
     fix_old_classifier: bool = False
     preallocated_classifier: bool = False
     prototype_prediction: bool = False
-    peft_type: Literal["none", "lora"] = "none"
+    peft_type: Literal["none", "lora", "prompt_tuning"] = "none"
     lora_r: int = 8
     lora_alpha: float = 16.0
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ()
+    num_virtual_tokens: int = 10
+    prompt_init_ids: tuple[int, ...] = ()
     freeze_layers: tuple[int, ...] = ()
     freeze_embeddings: bool = False
     freeze_from_task: int = 0
@@ -129,6 +132,12 @@ class Seq(Method):
                     targets=targets, r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout
                 ),
             )
+        if cfg.peft_type == "prompt_tuning":
+            if heads is None:
+                raise ValueError("peft_type='prompt_tuning' needs a model with heads")
+            if heads.prompts is None:
+                heads.add_task_prompts(cfg.num_virtual_tokens, list(cfg.prompt_init_ids))
+            heads.active_prompt = 0  # one prompt shared by every task
         self._set_trainable(model, 0)
         return model
 
@@ -144,6 +153,8 @@ class Seq(Method):
             on = body_on
             if cfg.peft_type == "lora":
                 on = body_on and (".lora_A" in name or ".lora_B" in name)
+            elif cfg.peft_type == "prompt_tuning":
+                on = False
             if t >= cfg.freeze_from_task:
                 index = _layer_index(name)
                 if index is not None and index in cfg.freeze_layers:
@@ -154,6 +165,9 @@ class Seq(Method):
         if heads is not None:
             for k, head in enumerate(heads.heads):
                 head.requires_grad_(not (cfg.fix_old_classifier and k < t))
+            if heads.prompts is not None:
+                heads.prompts.requires_grad_(False)
+                heads.prompts[0].requires_grad_(cfg.peft_type == "prompt_tuning" and body_on)
 
     def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
         super().on_task_start(task, model)
