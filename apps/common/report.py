@@ -34,22 +34,22 @@ def write_run_report(
     output_dir: str | Path,
     *,
     name: str,
+    train_key: str | None = None,
+    forgetting_variant: str = "standard",
     config: dict[str, Any],
     hardware: dict[str, Any],
     plot: bool = True,
-    train_key: str | None = None,
-    forgetting_variant: str = "standard",
 ) -> dict[str, Path]:
     """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT."""
     output_dir = Path(output_dir)
     predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
     results = make_results(
         to_accuracy_matrix(result, train_key),
+        forgetting_variant=forgetting_variant,
         config=config,
         hardware=hardware,
         predictions=predictions,
         name=name,
-        forgetting_variant=forgetting_variant,
         extra={"train_stats": result.train_stats, "epoch_scores": result.epoch_scores},
     )
     paths = write_report(results, output_dir, plot=plot)
