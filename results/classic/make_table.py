@@ -1,7 +1,7 @@
 """Build the topic3 MiniLM results table from the runs' results.json files.
 
     python results/classic/make_table.py runs/classic/topic3 results/classic/topic3_minilm.md \\
-        --expect seq seq_star seq_star_s16 replay ewc seqlora inclora olora
+        --expect seq seq_star seq_star_s16 replay ewc seqlora inclora olora nlora
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ LABELS = {
     "seqlora": "SeqLoRA (+ current head)",
     "inclora": "IncLoRA (+ current head)",
     "olora": "O-LoRA (lambda_1 0.5, + current head)",
+    "nlora": "N-LoRA (lambda_1 0.4, + current head)",
 }
 
 
@@ -43,8 +44,9 @@ def main() -> None:
         m, hw, cfg = data["metrics"], data["hardware"], data["config"]
         diag = [data["matrix"][i][i] for i in range(len(data["tasks"]))]
         rows.append(
-            f"| {LABELS.get(method, method)} | `{cfg['method']}` | {fmt(m['ap'])} | {fmt(m['aia'])} "
-            f"| {fmt(m['bwt'])} | {fmt(m['forgetting'])} | {fmt(sum(diag) / len(diag))} "
+            f"| {LABELS.get(method, method)} | `{cfg['method']}` | {fmt(m['ap'])} "
+            f"| {fmt(m['aia'])} | {fmt(m['bwt'])} | {fmt(m['forgetting'])} "
+            f"| {fmt(sum(diag) / len(diag))} "
             f"| {hw.get('runtime_s', 'n/a')} |"
         )
     if first is None:
