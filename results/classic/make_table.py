@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path, help="folder holding one sub-folder per method")
     parser.add_argument("out", type=Path, help="Markdown file to write")
     parser.add_argument("--expect", nargs="*", default=list(LABELS), help="methods to report")
+    parser.add_argument("--notes", type=Path, default=None, help="Markdown notes to append")
     args = parser.parse_args()
     rows, missing, first = [], [], None
     for method in args.expect:
@@ -82,6 +83,25 @@ def main() -> None:
         *rows,
         "",
     ]
+    lines += ["## Accuracy matrices R[i][j] (after task i, on task j; classes of tasks 0..i)", ""]
+    for method in args.expect:
+        path = args.runs / method / "results.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        tasks = data["tasks"]
+        lines += [
+            f"**{LABELS.get(method, method)}**",
+            "",
+            "| after | " + " | ".join(tasks) + " |",
+            "|---|" + "---:|" * len(tasks),
+        ]
+        for i, row in enumerate(data["matrix"]):
+            cells = " | ".join("-" if v is None else f"{v:.1f}" for v in row)
+            lines.append(f"| {tasks[i]} | {cells} |")
+        lines.append("")
+    if args.notes is not None and args.notes.is_file():
+        lines += ["## Notes", "", args.notes.read_text().strip(), ""]
     if missing:
         lines.append(f"Not finished by the deadline (no results.json): {', '.join(missing)}.")
         lines.append("")
