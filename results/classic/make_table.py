@@ -1,7 +1,7 @@
 """Build the topic3 MiniLM results table from the runs' results.json files.
 
     python results/classic/make_table.py runs/classic/topic3 results/classic/topic3_minilm.md \\
-        --expect seq seq_star seq_star_s16 replay ewc seqlora inclora olora nlora
+        --expect seq seq_star seq_star_s16 seq_star_e20 replay ewc seqlora inclora olora nlora
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ LABELS = {
     "seq": "SEQ (Lin)",
     "seq_star": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed)",
     "seq_star_s16": "SEQ* (P+W+FixBC+Cos, W=3, s learnable from 16)",
+    "seq_star_e20": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed), 20 epochs",
     "replay": "Replay (M=100, random, batch-level)",
     "ewc": "EWC (lambda 5000)",
     "seqlora": "SeqLoRA (+ current head)",
