@@ -1,7 +1,7 @@
 """Build the topic3 MiniLM results table from the runs' results.json files.
 
     python results/classic/make_table.py runs/classic/topic3 results/classic/topic3_minilm.md \\
-        --expect seq seq_star seq_star_s16 seq_star_e20 replay ewc seqlora inclora olora nlora
+        --notes results/classic/topic3_notes.md   # --expect METHOD...: defaults to LABELS
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ LABELS = {
     "seq_star": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed)",
     "seq_star_s16": "SEQ* (P+W+FixBC+Cos, W=3, s learnable from 16)",
     "seq_star_e20": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed), 20 epochs",
+    "seq_star_noP": "SEQ* without P (W+FixBC+Cos, W=3, s=1 fixed)",
     "replay": "Replay (M=100, random, batch-level)",
     "ewc": "EWC (lambda 5000)",
     "seqlora": "SeqLoRA (+ current head)",
