@@ -105,3 +105,12 @@ def test_real_concept1k(real) -> None:
         til = data[t]["train"]["label_idx_til"]
         assert min(til) == 0 and max(til) == config.cur_num_class[t] - 1
     assert sorted(i for d in data.values() for i in d["train"]["instance_id"]) == list(range(16654))
+
+
+def test_real_concept1k_single_task(shared_data: Path) -> None:
+    path = shared_data / "concept_1k" / "dataset.txt"
+    if not path.is_file():
+        pytest.skip(f"{path} absent")
+    data, config = build_concept1k(path, num_task=1)
+    assert config.cur_num_class == [1023] and len(data[0]["train"]["input"]) == 16654
+    assert data[0]["train"]["label_idx_til"] == data[0]["train"]["label_idx_cil"]

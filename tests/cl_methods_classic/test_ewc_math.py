@@ -17,10 +17,16 @@ def test_fisher_accumulate_values() -> None:
 
 
 def test_fisher_merge_formula() -> None:
-    new, old = [torch.tensor([4.0, 0.0])], [torch.tensor([1.0, 2.0])]
-    assert fisher_merge(new, None, 0)[0].tolist() == [4.0, 0.0]
-    assert fisher_merge(new, old, 1)[0].tolist() == [2.5, 1.0]  # (new + 1 old) / 2
+    new = [torch.tensor([4.0, 0.0])]
+    first = [torch.tensor([9.0, 9.0])]
+    assert fisher_merge(new, first, 0) is first and first[0].tolist() == [4.0, 0.0]  # t = 0
+    old = [torch.tensor([1.0, 2.0])]
+    assert fisher_merge(new, old, 1)[0].tolist() == [2.5, 1.0]  # (new + 1 old) / 2, in place
+    assert old[0].tolist() == [2.5, 1.0]
+    old = [torch.tensor([1.0, 2.0])]
     assert torch.allclose(fisher_merge(new, old, 3)[0], torch.tensor([7 / 4, 6 / 4]))
+    with pytest.raises(ValueError, match="old ones"):
+        fisher_merge(new, [], 1)
 
 
 def test_penalty_zero_at_anchor_and_gradient() -> None:

@@ -33,6 +33,7 @@ from cl_data.classic.continual import (
     write_continual_dataset,
 )
 from cl_data.classic.prompts import (
+    DATASET_MAX_LENGTH,
     DATASET_PROMPT,
     PROMPT_TUNING_INIT,
     PROMPTS,
@@ -44,6 +45,7 @@ from cl_data.classic.prompts import (
 from cl_data.classic.topic3 import build_topic3, normalise_class_name, title_body
 
 __all__ = [
+    "DATASET_MAX_LENGTH",
     "DATASET_PROMPT",
     "PROMPTS",
     "PROMPT_TUNING_INIT",

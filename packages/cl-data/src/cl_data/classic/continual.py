@@ -101,7 +101,9 @@ class ContinualConfig:
 
     # -- dict form ------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any], path: str | PathLike[str] | None = None) -> Any:
+    def from_dict(
+        cls, raw: Mapping[str, Any], path: str | PathLike[str] | None = None
+    ) -> ContinualConfig:
         """Validate a ``continual_config.json`` mapping; errors name ``path`` and the key."""
         if not isinstance(raw, Mapping):
             raise DataError(f"expected a JSON object, found {type(raw).__name__}", path)

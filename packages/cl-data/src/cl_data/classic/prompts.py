@@ -29,6 +29,16 @@ DATASET_PROMPT: dict[str, str] = {
     "tacred": "relation_classification_state",
 }
 
+# Maximum sequence length of each dataset's recipes (spec 3.2).
+DATASET_MAX_LENGTH: dict[str, int] = {
+    "topic3datasets": 256,
+    "clinc150": 50,
+    "banking77": 64,
+    "fewrel": 100,
+    "tacred": 128,
+    "concept_1k": 32,
+}
+
 # Initialisation texts of prompt tuning, by dataset family.
 PROMPT_TUNING_INIT: dict[str, str] = {
     "topic": "Classify the topic of this sentence:",

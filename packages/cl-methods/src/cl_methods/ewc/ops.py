@@ -29,15 +29,18 @@ def fisher_accumulate(
 
 
 def fisher_merge(
-    f_new: Sequence[torch.Tensor], f_old: Sequence[torch.Tensor] | None, t: int
-) -> list[torch.Tensor]:
-    """Running mean over tasks: ``(F_new + t * F_old) / (t + 1)``, t = index of the finished task
-    (t = 0, or no old Fisher, returns F_new)."""
-    if f_old is None or t == 0:
-        return [f.clone() for f in f_new]
+    f_new: Sequence[torch.Tensor], f_old: Sequence[torch.Tensor], t: float
+) -> Sequence[torch.Tensor]:
+    """In place ``F_old <- (F_new + t * F_old) / (t + 1)``, t = index of the finished task (the
+    running mean over tasks; t = 0 copies F_new); returns ``f_old``."""
     if len(f_new) != len(f_old):
         raise ValueError(f"{len(f_new)} new Fisher tensors but {len(f_old)} old ones")
-    return [(fn + t * fo) / (t + 1) for fn, fo in zip(f_new, f_old)]
+    if t <= -1:
+        raise ValueError(f"fisher_merge: t must be > -1, got {t}")
+    with torch.no_grad():
+        for new, old in zip(f_new, f_old):
+            old.copy_((new.float() + t * old.float()) / (t + 1))
+    return f_old
 
 
 def ewc_penalty(

@@ -1,6 +1,11 @@
-"""Default post-task features for herding: the last layer's state at each row's last real token
-(the generative feature of spec 1; seq2seq models use their encoder's state). Backbones with
-other features (``[CLS]``, heads) pass their own callable to the replay component."""
+"""Default post-task features for herding.
+
+- A model with a ``features(input_ids, attention_mask, ...)`` method (a backbone + heads model,
+  e.g. ``cl_methods.classic.ClassifierModel``) is asked for its own features.
+- Otherwise: the last layer's state at each row's last real token (the generative feature of
+  spec 1); seq2seq models use their encoder's state.
+
+Other choices go through ``ReplayMixin.replay_features``."""
 
 from __future__ import annotations
 
@@ -30,6 +35,10 @@ def last_token_features(
             batch = collate(list(examples[start : start + batch_size]))
             inputs = {k: v.to(device) for k, v in batch.items() if k in INPUT_KEYS}
             is_seq2seq = getattr(getattr(model, "config", None), "is_encoder_decoder", False)
+            own = getattr(model, "features", None)
+            if callable(own):
+                rows.append(own(**inputs).float().cpu())
+                continue
             if is_seq2seq:
                 states = model.get_encoder()(**inputs).last_hidden_state
             else:
