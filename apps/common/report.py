@@ -9,7 +9,9 @@ from cl_eval import AccuracyMatrix, make_results, matrix_markdown, write_report
 from cl_methods import ContinualResult
 
 
-def to_accuracy_matrix(result: ContinualResult) -> AccuracyMatrix:
+def to_accuracy_matrix(result: ContinualResult, train_key: str | None = None) -> AccuracyMatrix:
+    """R from the result; with ``train_key``, also R_train from that extra value of each cell
+    (the IIL memorisation score)."""
     matrix = AccuracyMatrix(result.task_names)
     for i, row in enumerate(result.matrix):
         for j, score in enumerate(row):
@@ -19,6 +21,11 @@ def to_accuracy_matrix(result: ContinualResult) -> AccuracyMatrix:
         for j, score in enumerate(result.baseline):
             if score is not None:
                 matrix.record_baseline(j, score)
+    if train_key is not None:
+        for i, row in enumerate(result.extra or []):
+            for j, extra in enumerate(row or []):
+                if extra and train_key in extra:
+                    matrix.record_train(i, j, extra[train_key])
     return matrix
 
 
@@ -27,6 +34,8 @@ def write_run_report(
     output_dir: str | Path,
     *,
     name: str,
+    train_key: str | None = None,
+    forgetting_variant: str = "standard",
     config: dict[str, Any],
     hardware: dict[str, Any],
     plot: bool = True,
@@ -37,7 +46,8 @@ def write_run_report(
     output_dir = Path(output_dir)
     predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
     results = make_results(
-        to_accuracy_matrix(result),
+        to_accuracy_matrix(result, train_key),
+        forgetting_variant=forgetting_variant,
         config=config,
         hardware=hardware,
         predictions=predictions,

@@ -30,6 +30,12 @@ class LoRAMethodConfig(MethodConfig):
     r: int = 8
     alpha: float = 32.0
     dropout: float = 0.1
+    # Extra parameters that train beside the adapters (e.g. per-task classifier heads):
+    # parameter-name prefixes, "{task}" replaced by the task index ("heads.{task}": the current
+    # head only). They use ``train_also_lr`` (None: the trainer's lr) and their own weight decay.
+    train_also: tuple[str, ...] = ()
+    train_also_lr: float | None = None
+    train_also_weight_decay: float = 0.01
 
 
 class StackedAdapterMethod(Method):
@@ -49,11 +55,45 @@ class StackedAdapterMethod(Method):
             model, LoRAConfig(targets=targets, r=cfg.r, alpha=cfg.alpha, dropout=cfg.dropout)
         )
         freeze_all_but_new_adapters(model)
+        self._unfreeze_extra(model, 0)
         return model
 
     def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
         super().on_task_start(task, model)
         freeze_all_but_new_adapters(model)
+        self._unfreeze_extra(model, task.index)
+
+    def _extra_names(self, model: nn.Module, index: int) -> set[str]:
+        prefixes = [p.format(task=index) for p in self.config.train_also]
+        return {
+            name
+            for name, _ in model.named_parameters()
+            if any(name == p or name.startswith(p + ".") for p in prefixes)
+        }
+
+    def _unfreeze_extra(self, model: nn.Module, index: int) -> None:
+        if not self.config.train_also:
+            return
+        names = self._extra_names(model, index)
+        if not names:
+            raise ValueError(f"train_also={list(self.config.train_also)} matches no parameter")
+        self._extra_ids = set()
+        for name, p in model.named_parameters():
+            if name in names:
+                p.requires_grad_(True)
+                self._extra_ids.add(id(p))
+
+    def configure_optimizer(self, params, default):
+        extra_ids = getattr(self, "_extra_ids", set())
+        extra = [p for p in params if id(p) in extra_ids]
+        if not extra:
+            return default(params)
+        optimizer = default([p for p in params if id(p) not in extra_ids])
+        group = {"params": extra, "weight_decay": self.config.train_also_weight_decay}
+        if self.config.train_also_lr is not None:
+            group["lr"] = self.config.train_also_lr
+        optimizer.add_param_group(group)
+        return optimizer
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
         if self.stack_per_task:

@@ -15,6 +15,9 @@ class TrainerConfig:
         ``batch_size * grad_accum * num_processes``.
     mixed_precision: "no" (fp32), "bf16" or "fp16", passed to accelerate.
     lr_scheduler: "constant", "linear" (decay to 0 after warm-up) or "cosine".
+    param_groups: optimizer settings by parameter-name prefix for the default optimizer, e.g.
+        ``{"heads": {"lr": 1e-3, "weight_decay": 0.01}}`` (classifier heads of the classic
+        recipes); parameters matching no prefix use ``lr`` and ``weight_decay``.
     eval_future: evaluate every task after each task (FWT needs it), not only the seen ones.
     eval_before_training: evaluate the untrained model first (the FWT baseline row).
     eval_every_epoch: also evaluate after every epoch (TAALM's per-epoch curves).
@@ -50,6 +53,7 @@ class TrainerConfig:
     progress: bool = True
     step_schedule: Literal["epoch", "continuous"] = "epoch"
     extra: dict[str, Any] = field(default_factory=dict)
+    param_groups: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         checks = {

@@ -184,10 +184,32 @@ class ContinualTrainer:
 
         def build(params: list[nn.Parameter]) -> torch.optim.Optimizer:
             return torch.optim.AdamW(
-                params, lr=lr, betas=cfg.adam_betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
+                self._param_groups(params),
+                lr=lr,
+                betas=cfg.adam_betas,
+                eps=cfg.adam_eps,
+                weight_decay=cfg.weight_decay,
             )
 
         return build
+
+    def _param_groups(self, params: list[nn.Parameter]) -> list[Any]:
+        """``params`` split by ``config.param_groups`` name prefixes (unchanged without any)."""
+        prefixes = self.config.param_groups
+        if not prefixes:
+            return params
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        groups: dict[str, list[nn.Parameter]] = {prefix: [] for prefix in prefixes}
+        rest: list[nn.Parameter] = []
+        for p in params:
+            name = names.get(id(p), "")
+            match = next((x for x in prefixes if name == x or name.startswith(x + ".")), None)
+            (groups[match] if match is not None else rest).append(p)
+        out: list[Any] = [{"params": rest}] if rest else []
+        for prefix, members in groups.items():
+            if members:
+                out.append({"params": members, **dict(prefixes[prefix])})
+        return out
 
     def _scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int):
         cfg = self.config
@@ -453,6 +475,7 @@ class ContinualTrainer:
         per_epoch = count(len(data), cfg.batch_size, cfg.grad_accum, world)
         total = per_epoch * epochs
 
+        _begin_model_task(self.model, index)
         if loaded is not None:
             method.on_task_resume(ctx, self.model)
             self._restore_model(loaded[0])
@@ -644,6 +667,14 @@ class ContinualTrainer:
         target = os.environ.get(KILL_ENV)
         if target and self._pos.global_step >= int(target):
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _begin_model_task(model: nn.Module, index: int) -> None:
+    """Tell a task-aware model (per-task heads, cl_methods.classic) which task starts; it then
+    knows the seen tasks for its logits. Models without ``begin_task`` are left alone."""
+    begin = getattr(model, "begin_task", None)
+    if callable(begin):
+        begin(index)
 
 
 def _grads_finite(params: list[nn.Parameter]) -> bool:

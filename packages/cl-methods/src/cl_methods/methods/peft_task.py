@@ -1,0 +1,246 @@
+"""PEFT with one adapter per task (spec §2.3): LoRA r4/alpha8/dropout 0.1 on a frozen backbone.
+
+At the start of task t, adapter t becomes active and only it and head t train (the trainer builds a
+fresh optimizer per task); the loss is the LM loss, or head t's cross-entropy on TIL labels.
+
+Evaluation (:meth:`Peft.eval_model`):
+- TIL: task j is evaluated with adapter j (and head j);
+- CIL with heads: every seen adapter s gives features through head s; the logits are concatenated;
+- CIL generative: per sample, the adapter with the lowest mean NLL of the eval prompt decodes it
+  (the AdapterCL rule); ``cil_adapter_select="latest"`` keeps the reference's newest adapter.
+
+``adapter="prompt_tuning"``: one prompt of ``num_virtual_tokens`` (10) per task, prepended as
+input embeddings and initialised from ``prompt_init_ids`` (the token ids of the dataset's init
+text, §3.3; run_cl fills them) or from random vocabulary rows. Prompt tuning needs a model with
+heads (:class:`~cl_methods.classic.ClassifierModel`); LoRA works with heads and plain LMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..adapters.inject import unwrap_model
+from ..adapters.targets import paper_targets
+from ..classic.backbones import ClassifierModel
+from ..classic.task_lora import (
+    adapter_params,
+    attach_task_lora,
+    set_active_adapter,
+    task_lora_layers,
+)
+from ..method import Method, MethodConfig, TaskContext
+from ..registry import register_method
+
+
+@dataclass
+class PeftConfig(MethodConfig):
+    adapter: Literal["lora", "prompt_tuning"] = "lora"
+    num_virtual_tokens: int = 10
+    prompt_init_ids: tuple[int, ...] = ()
+    r: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.1
+    targets: tuple[str, ...] = ()
+    num_tasks: int = 0  # 0: from the model's label space or the stream
+    il_mode: Literal["CIL", "TIL"] = "CIL"  # generative models only; heads models know theirs
+    cil_adapter_select: Literal["nll", "latest"] = "nll"
+    classifier_lr: float = 1e-3
+    classifier_weight_decay: float = 0.01
+
+
+@register_method("peft")
+class Peft(Method):
+    config_class = PeftConfig
+    config: PeftConfig
+
+    def __init__(self, config: PeftConfig | None = None) -> None:
+        super().__init__(config)
+        self.task_names: list[str] = []
+        self.current = 0
+        self._heads: ClassifierModel | None = None
+
+    def _attach(self, model: nn.Module, num_tasks: int) -> None:
+        cfg = self.config
+        if cfg.adapter == "prompt_tuning":
+            if self._heads is None:
+                raise ValueError("peft prompt tuning needs a model with heads (ClassifierModel)")
+            if self._heads.prompts is None:
+                self._heads.add_task_prompts(cfg.num_virtual_tokens, list(cfg.prompt_init_ids))
+            model.requires_grad_(False)
+            return
+        if task_lora_layers(model):
+            return
+        body = self._heads.backbone if self._heads is not None else model
+        targets = tuple(cfg.targets) or paper_targets(body)
+        attach_task_lora(body, targets, num_tasks, cfg.r, cfg.alpha, cfg.dropout)
+        model.requires_grad_(False)
+
+    def _attached(self, model: nn.Module) -> bool:
+        if self.config.adapter == "prompt_tuning":
+            return self._heads is not None and self._heads.prompts is not None
+        return bool(task_lora_layers(model))
+
+    def _task_params(self, model: nn.Module, t: int) -> list[nn.Parameter]:
+        if self.config.adapter == "prompt_tuning":
+            return [self._heads.prompts[t]]
+        return adapter_params(model, t)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        inner = unwrap_model(model)
+        self._heads = inner if isinstance(inner, ClassifierModel) else None
+        n = self.config.num_tasks or (self._heads.labels.num_tasks if self._heads else 0)
+        if n:
+            self._attach(model, n)
+        return model
+
+    def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
+        super().on_task_start(task, model)
+        if not self._attached(model):
+            if not task.num_tasks:
+                raise ValueError("peft needs num_tasks (config) or a stream of known length")
+            self._attach(model, task.num_tasks)
+        t = task.index
+        if t < len(self.task_names):
+            self.task_names[t] = task.name
+        else:
+            self.task_names.append(task.name)
+        self.current = t
+        model.requires_grad_(False)
+        set_active(model, t)
+        for p in self._task_params(model, t):
+            p.requires_grad_(True)
+        if self._heads is not None:
+            self._heads.heads[t].requires_grad_(True)
+
+    def configure_optimizer(self, params, default):
+        if self._heads is None:
+            return default(params)
+        head_ids = {id(p) for p in self._heads.heads[self.current].parameters()}
+        body = [p for p in params if id(p) not in head_ids]
+        optimizer = default(body)
+        optimizer.add_param_group(
+            {
+                "params": [p for p in params if id(p) in head_ids],
+                "lr": self.config.classifier_lr,
+                "weight_decay": self.config.classifier_weight_decay,
+            }
+        )
+        return optimizer
+
+    def forward_loss(self, batch: dict[str, Any], model: nn.Module):
+        if self._heads is None:
+            return None
+        t = self.current
+        keys = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+        feats = self._heads.features(**{k: batch[k] for k in keys if k in batch})
+        logits = self._heads.heads[t](feats)
+        loss = F.cross_entropy(logits, batch["labels"] - self._heads.labels.pre_accum[t])
+        return loss, None
+
+    def eval_model(self, model: nn.Module, task_name: str | None = None) -> nn.Module:
+        if self._heads is not None:
+            return PerTaskHeadsView(self._heads, self.current)
+        til = self.config.il_mode == "TIL"
+        if til and task_name in self.task_names:
+            set_active_adapter(model, self.task_names.index(task_name))
+            return model
+        if self.config.cil_adapter_select == "latest":
+            set_active_adapter(model, self.current)
+            return model
+        return NLLSelectView(model, self.current)
+
+    def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
+        set_active(model, task.index)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"task_names": list(self.task_names), "current": self.current}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.task_names = list(state.get("task_names", []))
+        self.current = int(state.get("current", 0))
+
+
+def set_active(model: nn.Module, task: int) -> None:
+    """Activate task ``task``'s LoRA adapters and, on a heads model, its prompt."""
+    set_active_adapter(model, task)
+    inner = unwrap_model(model)
+    if isinstance(inner, ClassifierModel) and inner.prompts is not None:
+        inner.active_prompt = int(task)
+
+
+class PerTaskHeadsView(nn.Module):
+    """Classification with per-task adapters: TIL uses adapter j + head j; CIL concatenates, for
+    every seen task s, head s on the features of adapter s."""
+
+    def __init__(self, model: ClassifierModel, current: int) -> None:
+        super().__init__()
+        self.model = model
+        self.current_task = current
+
+    def features(self, **inputs: torch.Tensor) -> torch.Tensor:
+        set_active(self.model, self.current_task)
+        return self.model.features(**inputs)
+
+    def predict_logits(self, inputs: dict[str, torch.Tensor], task: int | None) -> torch.Tensor:
+        try:
+            if task is not None:
+                set_active(self.model, task)
+                return self.model.heads[task](self.model.features(**inputs))
+            parts = []
+            for s in range(self.current_task + 1):
+                set_active(self.model, s)
+                parts.append(self.model.heads[s](self.model.features(**inputs)))
+            return torch.cat(parts, dim=-1)
+        finally:
+            set_active(self.model, self.current_task)
+
+
+class NLLSelectView(nn.Module):
+    """Generation where each sample is decoded by the seen adapter giving its prompt the lowest
+    mean next-token NLL."""
+
+    def __init__(self, model: nn.Module, current: int) -> None:
+        super().__init__()
+        self.model = model
+        self.current_task = current
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @torch.no_grad()
+    def prompt_nll(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``[num_seen, batch]`` mean NLL of every attended prompt token after the first."""
+        out = []
+        target = input_ids[:, 1:]
+        mask = attention_mask[:, 1:].float() * attention_mask[:, :-1].float()
+        for s in range(self.current_task + 1):
+            set_active(self.model, s)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+            nll = F.cross_entropy(logits.transpose(1, 2).float(), target, reduction="none")
+            out.append((nll * mask).sum(-1) / mask.sum(-1).clamp(min=1))
+        return torch.stack(out)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any):
+        choice = self.prompt_nll(input_ids, attention_mask).argmin(dim=0)
+        pad = kwargs.get("pad_token_id") or 0
+        rows: list[torch.Tensor | None] = [None] * input_ids.shape[0]
+        try:
+            for s in torch.unique(choice).tolist():
+                idx = (choice == s).nonzero().flatten()
+                set_active(self.model, s)
+                gen = self.model.generate(
+                    input_ids=input_ids[idx], attention_mask=attention_mask[idx], **kwargs
+                )
+                for k, i in enumerate(idx.tolist()):
+                    rows[i] = gen[k]
+        finally:
+            set_active(self.model, self.current_task)
+        width = max(r.shape[0] for r in rows)
+        return torch.stack([F.pad(r, (0, width - r.shape[0]), value=pad) for r in rows])
