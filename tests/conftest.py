@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Without a GPU the Triton kernels run on CPU tensors through Triton's interpreter, which
+# `triton.jit` picks when a kernel is defined: set it here, before any test module imports a
+# `cl_kernels.triton` module (the root conftest is loaded before every test folder is collected).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,10 @@ from cl_eval import MissingDependencyError, make_results, plot_matrix, write_rep
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_heatmap_png_is_written(tmp_path, three_task_matrix):
+def test_heatmap_png_is_written(tmp_path, three_task_matrix, monkeypatch):
     pytest.importorskip("matplotlib")
+    # plotting must not import pyplot (global state, GUI backends); other tests may have
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
     three_task_matrix.record_train(0, 0, 90.0)
     path = plot_matrix(three_task_matrix, tmp_path / "plots" / "r.png", title="R")
     assert path.read_bytes()[:8] == PNG_MAGIC
