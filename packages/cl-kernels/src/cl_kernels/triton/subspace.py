@@ -20,7 +20,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from .._pack import PackCache, common_dtype, group_by_dtype, pack
-from ._multi import BLOCK, Group, contiguous
+from ._multi import BLOCK, Group, block_of, contiguous, role_ptr
 
 
 def _nonempty(t: torch.Tensor) -> torch.Tensor:
@@ -210,11 +210,9 @@ def orthogonality_penalty(
 
 @triton.jit
 def _sumsq(ptrs, index_ptr, start_ptr, numels_ptr, part_ptr, DT: tl.constexpr, BLOCK: tl.constexpr):
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    x_ptr = tl.load(ptrs + i).to(tl.pointer_type(DT))
-    x = tl.load(x_ptr + offs, mask=offs < tl.load(numels_ptr + i), other=0.0).to(tl.float32)
+    pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    x_ptr = role_ptr(ptrs, i, DT)
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(part_ptr + pid, tl.sum(x * x))
 
 
@@ -224,12 +222,9 @@ def _scaled_copy(
     DT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """out_i = x_i * scale[i] (float32 out)."""
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    x_ptr = tl.load(ptrs + i).to(tl.pointer_type(DT))
-    o_ptr = tl.load(out_ptrs + i).to(tl.pointer_type(tl.float32))
+    _pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    x_ptr = role_ptr(ptrs, i, DT)
+    o_ptr = role_ptr(out_ptrs, i, tl.float32)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(o_ptr + offs, x * tl.load(scale_ptr + i), mask=mask)
 
