@@ -25,6 +25,7 @@ that, so higher-order gradients are exact (at the reference's memory cost).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -296,7 +297,7 @@ def fused_weighted_cross_entropy(
     hidden: torch.Tensor,
     head_weight: torch.Tensor,
     labels: torch.Tensor,
-    token_weights: torch.Tensor | None,
+    token_weights: torch.Tensor | None = None,
     *,
     backend: str,
     ignore_index: int = -100,
@@ -329,7 +330,7 @@ def fused_weighted_cross_entropy(
 def fused_weighted_cross_entropy_from_logits(
     logits: torch.Tensor,
     labels: torch.Tensor,
-    token_weights: torch.Tensor | None,
+    token_weights: torch.Tensor | None = None,
     *,
     backend: str,
     ignore_index: int = -100,
@@ -349,53 +350,9 @@ def fused_weighted_cross_entropy_from_logits(
 
 
 def bind_backend(backend: str) -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
-    """The two public-signature entry points of a row-kernel ``backend`` (``"triton"`` or
-    ``"cpp"``): ``(weighted_cross_entropy, weighted_cross_entropy_from_logits)``."""
-
-    def weighted_cross_entropy(
-        hidden: torch.Tensor,
-        head_weight: torch.Tensor,
-        labels: torch.Tensor,
-        token_weights: torch.Tensor | None = None,
-        *,
-        ignore_index: int = -100,
-        reduction: str = "per_sequence",
-        eps: float = EPS,
-        shift_labels: bool = False,
-        chunk_size: int | None = None,
-    ) -> torch.Tensor:
-        return fused_weighted_cross_entropy(
-            hidden,
-            head_weight,
-            labels,
-            token_weights,
-            backend=backend,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            eps=eps,
-            shift_labels=shift_labels,
-            chunk_size=chunk_size,
-        )
-
-    def weighted_cross_entropy_from_logits(
-        logits: torch.Tensor,
-        labels: torch.Tensor,
-        token_weights: torch.Tensor | None = None,
-        *,
-        ignore_index: int = -100,
-        reduction: str = "per_sequence",
-        eps: float = EPS,
-        shift_labels: bool = False,
-    ) -> torch.Tensor:
-        return fused_weighted_cross_entropy_from_logits(
-            logits,
-            labels,
-            token_weights,
-            backend=backend,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            eps=eps,
-            shift_labels=shift_labels,
-        )
-
-    return weighted_cross_entropy, weighted_cross_entropy_from_logits
+    """The two entry points of a row-kernel ``backend`` (``"triton"`` or ``"cpp"``) with the
+    public signatures: ``(weighted_cross_entropy, weighted_cross_entropy_from_logits)``."""
+    return (
+        functools.partial(fused_weighted_cross_entropy, backend=backend),
+        functools.partial(fused_weighted_cross_entropy_from_logits, backend=backend),
+    )
