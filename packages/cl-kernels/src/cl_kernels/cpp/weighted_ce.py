@@ -10,6 +10,8 @@ tensor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from .. import _cpp_weighted_ce as ext
@@ -29,6 +31,16 @@ def _row_step(z: torch.Tensor) -> tuple[bool, int]:
     return direct, max(1, n if direct else ROW_BLOCK_ELEMS // max(v, 1))
 
 
+def _row_blocks(z: torch.Tensor) -> Iterator[tuple[int, int, bool, torch.Tensor]]:
+    """``(start, end, direct, rows)`` per block of rows of ``z``: the rows themselves when
+    ``direct``, else an fp32 contiguous copy of them."""
+    direct, step = _row_step(z)
+    n = z.shape[0]
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        yield s, e, direct, (z[s:e] if direct else z[s:e].to(torch.float32).contiguous())
+
+
 def rows_forward(
     z: torch.Tensor, labels: torch.Tensor, coef: torch.Tensor | None, write_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,10 +50,7 @@ def rows_forward(
     lse = torch.empty(n, dtype=torch.float32)
     labels = labels.contiguous()
     coef = (coef if coef is not None else loss).contiguous()
-    direct, step = _row_step(z)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        zc = z[s:e] if direct else z[s:e].to(torch.float32).contiguous()
+    for s, e, direct, zc in _row_blocks(z):
         ext.rows_forward(
             zc.data_ptr(),
             zc.stride(0),
@@ -66,10 +75,7 @@ def rows_grad(
     n, v = z.shape
     grad = torch.empty(n, v, dtype=z.dtype)
     labels, coef, lse = labels.contiguous(), coef.contiguous(), lse.contiguous()
-    direct, step = _row_step(z)
-    for s in range(0, n, step):
-        e = min(n, s + step)
-        zc = z[s:e] if direct else z[s:e].to(torch.float32).contiguous()
+    for s, e, direct, zc in _row_blocks(z):
         gc = grad[s:e] if direct else torch.empty_like(zc)
         ext.rows_grad(
             zc.data_ptr(),
