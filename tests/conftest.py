@@ -1,8 +1,12 @@
-"""Shared test fixtures: the location of the shared benchmark data."""
+"""Shared test fixtures: the location of the shared benchmark data, and a runner of the app
+scripts in a subprocess."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,3 +35,24 @@ def taalm_data(shared_data: Path) -> Path:
     if not (root / "LAMA_ckl").is_dir() or not (root / "TemporalWiki" / "eval").is_dir():
         pytest.skip(f"shared TAALM data not found at {root} (set CL_SHARED_DATA)")
     return root
+
+
+def run_app_script(script: str, *args: str, env: dict | None = None, timeout: int = 900):
+    """Run ``apps/<script> *args`` with this Python from the project root (tokenizer threads
+    off, unbuffered output, ``env`` on top of the environment); returns the CompletedProcess."""
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "apps" / script), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
+
+
+@pytest.fixture(scope="session")
+def app_script() -> Callable[..., subprocess.CompletedProcess]:
+    """``run_app_script`` for the app tests (conftest modules cannot be imported)."""
+    return run_app_script
