@@ -1,13 +1,15 @@
-"""Shared test fixtures: the location of the shared benchmark data, and a runner of the app
-scripts in a subprocess."""
+"""Shared test fixtures: the location of the shared benchmark data, a runner of the app scripts
+in a subprocess, and a loader of helper modules by file path (test folders are not packages)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -56,3 +58,20 @@ def run_app_script(script: str, *args: str, env: dict | None = None, timeout: in
 def app_script() -> Callable[..., subprocess.CompletedProcess]:
     """``run_app_script`` for the app tests (conftest modules cannot be imported)."""
     return run_app_script
+
+
+def load_module_file(path: Path, name: str, register: bool = True) -> ModuleType:
+    """Execute the Python file ``path`` as module ``name`` (put in ``sys.modules`` first when
+    ``register``, so that pickling and dataclasses can find it) and return the module."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def module_file() -> Callable[..., ModuleType]:
+    """``load_module_file`` for the folder conftests (conftest modules cannot be imported)."""
+    return load_module_file
