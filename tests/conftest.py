@@ -1,9 +1,15 @@
-"""Shared test fixtures: the location of the shared benchmark data."""
+"""Shared test fixtures: the location of the shared benchmark data, a runner of the app scripts
+in a subprocess, and a loader of helper modules by file path (test folders are not packages)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -38,3 +44,41 @@ def taalm_data(shared_data: Path) -> Path:
     if not (root / "LAMA_ckl").is_dir() or not (root / "TemporalWiki" / "eval").is_dir():
         pytest.skip(f"shared TAALM data not found at {root} (set CL_SHARED_DATA)")
     return root
+
+
+def run_app_script(script: str, *args: str, env: dict | None = None, timeout: int = 900):
+    """Run ``apps/<script> *args`` with this Python from the project root (tokenizer threads
+    off, unbuffered output, ``env`` on top of the environment); returns the CompletedProcess."""
+    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "apps" / script), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+    )
+
+
+@pytest.fixture(scope="session")
+def app_script() -> Callable[..., subprocess.CompletedProcess]:
+    """``run_app_script`` for the app tests (conftest modules cannot be imported)."""
+    return run_app_script
+
+
+def load_module_file(path: Path, name: str, register: bool = True) -> ModuleType:
+    """Execute the Python file ``path`` as module ``name`` (put in ``sys.modules`` first when
+    ``register``, so that pickling and dataclasses can find it) and return the module."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    if register:
+        sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def module_file() -> Callable[..., ModuleType]:
+    """``load_module_file`` for the folder conftests (conftest modules cannot be imported)."""
+    return load_module_file

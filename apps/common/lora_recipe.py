@@ -318,6 +318,32 @@ def _load_tasks(args: argparse.Namespace, smoke: bool):
     return load_stream(args.order, data_dir, drop_unlabelled=args.drop_unlabelled), data_dir
 
 
+def generation_evaluator(
+    encoder: Any,
+    tokenizer: Any,
+    match: Callable[..., Any],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    progress: bool,
+) -> GenerationEvaluator:
+    """The generation evaluator of the LoRA apps: test batches come from
+    ``encoder.generation_batch`` (model inputs and gold answers), scored by ``match``."""
+
+    def make_batch(examples):
+        batch = encoder.generation_batch(examples)
+        return batch.model_inputs(), batch.gold
+
+    return GenerationEvaluator(
+        tokenizer=tokenizer,
+        make_batch=make_batch,
+        match=match,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
 def run(app: App, argv: list[str] | None = None) -> int:
     args = build_parser(app).parse_args(argv)
     smoke = args.preset == "smoke"
@@ -410,14 +436,10 @@ def run(app: App, argv: list[str] | None = None) -> int:
         progress=args.progress,
     )
 
-    def make_batch(examples):
-        batch = encoder.generation_batch(examples)
-        return batch.model_inputs(), batch.gold
-
-    evaluator = GenerationEvaluator(
-        tokenizer=tokenizer,
-        make_batch=make_batch,
-        match=exact_match,
+    evaluator = generation_evaluator(
+        encoder,
+        tokenizer,
+        exact_match,
         max_new_tokens=_setting(args, "max_new_tokens", smoke, 50),
         batch_size=_setting(args, "eval_batch_size", smoke, 32),
         progress=args.progress,

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common.lora_recipe import generation_evaluator
 from common.models import load_pretrained, tiny_t5
 from common.report import write_run_report
 
 from cl_eval import exact_match
-from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, get_method_class
+from cl_methods import ContinualTrainer, TrainerConfig, get_method_class
 from cl_methods.registry import config_from_dict
 
 from .cli import METHOD_FLAGS, build_parser
@@ -149,14 +150,10 @@ def run(argv: list[str] | None = None) -> int:
         step_schedule="continuous",  # S = epochs x floor(micro-batches / GA), leftovers carried
     )
 
-    def make_batch(examples):
-        batch = encoder.generation_batch(examples)
-        return batch.model_inputs(), batch.gold
-
-    evaluator = GenerationEvaluator(
-        tokenizer=tokenizer,
-        make_batch=make_batch,
-        match=kif_match,
+    evaluator = generation_evaluator(
+        encoder,
+        tokenizer,
+        kif_match,
         max_new_tokens=_value(args, "max_new_tokens", settings),
         batch_size=_value(args, "eval_batch_size", settings),
         progress=args.progress,

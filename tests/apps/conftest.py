@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-APPS = ROOT / "apps"
-
-
-def run_app(script: str, *args: str, env: dict | None = None, timeout: int = 900):
-    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(APPS / script), *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(ROOT),
-    )
 
 
 @pytest.fixture
-def app():
-    return run_app
+def app(app_script):
+    """``app(script, *args, env=None, timeout=900)``: the shared runner of tests/conftest.py."""
+    return app_script

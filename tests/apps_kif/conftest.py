@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,19 +11,6 @@ ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
-
-
-def run_app(*args: str, env: dict | None = None, timeout: int = 600):
-    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(APPS / "reproduce_kif.py"), *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(ROOT),
-    )
 
 
 # A smaller smoke run for tests: 3 tasks, 24 training and 4 test examples each, 2 epochs.
@@ -53,9 +38,11 @@ def quick_args() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, shared_data):
+def smoke_run(tmp_path_factory, shared_data, app_script):
     """One uninterrupted quick smoke run as a script, shared by the module's tests."""
     out = tmp_path_factory.mktemp("kif") / "full"
-    proc = run_app(*QUICK, "--checkpoint-every", "4", "--output-dir", str(out))
+    proc = app_script(
+        "reproduce_kif.py", *QUICK, "--checkpoint-every", "4", "--output-dir", str(out), timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,19 +13,9 @@ if str(APPS) not in sys.path:  # in-process runs import the app and its recipe (
     sys.path.insert(0, str(APPS))
 
 
-def _run_app(script: str, *args: str, env: dict | None = None, timeout: int = 600):
-    full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(APPS / script), *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(ROOT),
-    )
-
-
 @pytest.fixture
-def nlora_app():
-    return lambda *args, **kw: _run_app("reproduce_nlora.py", *args, **kw)
+def nlora_app(app_script):
+    def run(*args: str, env: dict | None = None, timeout: int = 600):
+        return app_script("reproduce_nlora.py", *args, env=env, timeout=timeout)
+
+    return run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import sys
 from pathlib import Path
@@ -15,13 +14,10 @@ COLOURS = ["red", "blue", "green", "black", "white", "brown"]
 
 
 @pytest.fixture(scope="session")
-def run_cl():
+def run_cl(module_file):
     if str(APPS) not in sys.path:  # the app imports its recipe package (apps/classic_app)
         sys.path.insert(0, str(APPS))
-    spec = importlib.util.spec_from_file_location("classic_run_cl_app", APPS / "run_cl.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_file(APPS / "run_cl.py", "classic_run_cl_app", register=False)
 
 
 @pytest.fixture(scope="session")

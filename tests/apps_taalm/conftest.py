@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -22,25 +21,22 @@ def _one_thread():
 APPS = Path(__file__).resolve().parents[2] / "apps"
 
 
-def _load(name: str, module_name: str):
+def _load(module_file, name: str, module_name: str):
     if str(APPS) not in sys.path:  # the apps import their recipe package (apps/taalm_app)
         sys.path.insert(0, str(APPS))
-    spec = importlib.util.spec_from_file_location(module_name, APPS / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_file(APPS / name, module_name, register=False)
 
 
 @pytest.fixture(scope="session")
-def app():
+def app(module_file):
     """apps/train_attention.py loaded as a module (apps are scripts, not an installed package)."""
-    return _load("train_attention.py", "taalm_train_attention_app")
+    return _load(module_file, "train_attention.py", "taalm_train_attention_app")
 
 
 @pytest.fixture(scope="session")
-def reproduce():
+def reproduce(module_file):
     """apps/reproduce_taalm.py loaded as a module."""
-    return _load("reproduce_taalm.py", "taalm_reproduce_app")
+    return _load(module_file, "reproduce_taalm.py", "taalm_reproduce_app")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,17 +9,9 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-def _load_toy():
-    spec = importlib.util.spec_from_file_location("cl_methods_toy", HERE / "toy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cl_methods_toy"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
-def toy():
-    return _load_toy()
+def toy(module_file):
+    return module_file(HERE / "toy.py", "cl_methods_toy")
 
 
 @pytest.fixture

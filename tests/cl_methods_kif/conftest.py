@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +10,5 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def tiny():
-    spec = importlib.util.spec_from_file_location("kif_tiny", HERE / "tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kif_tiny"] = module
-    spec.loader.exec_module(module)
-    return module
+def tiny(module_file):
+    return module_file(HERE / "tiny.py", "kif_tiny")

@@ -25,6 +25,7 @@ that, so higher-order gradients are exact (at the reference's memory cost).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -280,13 +281,8 @@ def _aligned(
     """Check shapes against the reference's contract and apply ``shift_targets`` if asked."""
     if labels.shape != x.shape[:2]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match (B, T) of {tuple(x.shape)}")
-    b, t = labels.shape
-    expect = (b, t - 1) if shift_labels else (b, t)
-    if token_weights is not None and tuple(token_weights.shape) != expect:
-        raise ValueError(
-            f"token_weights have shape {tuple(token_weights.shape)}, expected {expect} "
-            f"(shift_labels={shift_labels})"
-        )
+    expect = ref.expected_weight_shape(labels, shift_labels)
+    ref.check_weight_shape(token_weights, expect, shift_labels)
     if shift_labels:
         labels, token_weights = shift_targets(labels, token_weights, ignore_index)
     return labels, token_weights
@@ -301,7 +297,7 @@ def fused_weighted_cross_entropy(
     hidden: torch.Tensor,
     head_weight: torch.Tensor,
     labels: torch.Tensor,
-    token_weights: torch.Tensor | None,
+    token_weights: torch.Tensor | None = None,
     *,
     backend: str,
     ignore_index: int = -100,
@@ -312,11 +308,7 @@ def fused_weighted_cross_entropy(
 ) -> torch.Tensor:
     """The fused path with an explicit row-kernel ``backend`` (``"triton"`` or ``"cpp"``)."""
     ref.check_reduction(reduction, FUSED_REDUCTIONS)
-    if hidden.dim() != 3 or head_weight.dim() != 2 or hidden.shape[-1] != head_weight.shape[1]:
-        raise ValueError(
-            f"expected hidden (B, T, D) and head_weight (V, D), got {tuple(hidden.shape)} and "
-            f"{tuple(head_weight.shape)}"
-        )
+    ref.check_head_shapes(hidden, head_weight)
     labels, token_weights = _aligned(hidden, labels, token_weights, ignore_index, shift_labels)
     if head_weight.dtype != hidden.dtype:
         head_weight = head_weight.to(hidden.dtype)
@@ -338,7 +330,7 @@ def fused_weighted_cross_entropy(
 def fused_weighted_cross_entropy_from_logits(
     logits: torch.Tensor,
     labels: torch.Tensor,
-    token_weights: torch.Tensor | None,
+    token_weights: torch.Tensor | None = None,
     *,
     backend: str,
     ignore_index: int = -100,
@@ -354,4 +346,13 @@ def fused_weighted_cross_entropy_from_logits(
     needs = _needs(logits, None, token_weights)
     return WeightedCEFromLogits.apply(
         logits.contiguous(), labels, token_weights, ignore_index, reduction, eps, backend, needs
+    )
+
+
+def bind_backend(backend: str) -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
+    """The two entry points of a row-kernel ``backend`` (``"triton"`` or ``"cpp"``) with the
+    public signatures: ``(weighted_cross_entropy, weighted_cross_entropy_from_logits)``."""
+    return (
+        functools.partial(fused_weighted_cross_entropy, backend=backend),
+        functools.partial(fused_weighted_cross_entropy_from_logits, backend=backend),
     )

@@ -20,7 +20,14 @@ import torch
 
 from . import reference
 from ._dispatch import Op, device_of, dispatch, register_op
-from .reference.weighted_ce import EPS, REDUCTIONS, check_reduction
+from .reference.weighted_ce import (
+    EPS,
+    REDUCTIONS,
+    check_head_shapes,
+    check_reduction,
+    check_weight_shape,
+    expected_weight_shape,
+)
 
 
 def _check(x: torch.Tensor, labels: torch.Tensor, tw: torch.Tensor | None, shift: bool) -> None:
@@ -31,12 +38,7 @@ def _check(x: torch.Tensor, labels: torch.Tensor, tw: torch.Tensor | None, shift
         )
     if labels.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"labels must be integer class ids, got {labels.dtype}")
-    b, t = labels.shape
-    expect = (b, t - 1) if shift else (b, t)
-    if tw is not None and tuple(tw.shape) != expect:
-        raise ValueError(
-            f"token_weights have shape {tuple(tw.shape)}, expected {expect} (shift_labels={shift})"
-        )
+    check_weight_shape(tw, expected_weight_shape(labels, shift), shift)
 
 
 def _reference_only(reduction: str, *tensors: torch.Tensor) -> bool:
@@ -62,11 +64,7 @@ def weighted_cross_entropy(
     Gradients reach hidden, head_weight and token_weights.
     """
     check_reduction(reduction, REDUCTIONS)
-    if hidden.dim() != 3 or head_weight.dim() != 2 or hidden.shape[-1] != head_weight.shape[1]:
-        raise ValueError(
-            f"expected hidden (B, T, D) and head_weight (V, D), got {tuple(hidden.shape)} and "
-            f"{tuple(head_weight.shape)}"
-        )
+    check_head_shapes(hidden, head_weight)
     _check(hidden, labels, token_weights, shift_labels)
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")

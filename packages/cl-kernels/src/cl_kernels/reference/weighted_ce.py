@@ -36,6 +36,32 @@ def check_reduction(reduction: str, allowed: tuple[str, ...] = REDUCTIONS) -> No
         raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
 
 
+def check_head_shapes(hidden: torch.Tensor, head_weight: torch.Tensor) -> None:
+    """Raise unless hidden is (B, T, D) and head_weight is (V, D)."""
+    if hidden.dim() != 3 or head_weight.dim() != 2 or hidden.shape[-1] != head_weight.shape[1]:
+        raise ValueError(
+            f"expected hidden (B, T, D) and head_weight (V, D), got {tuple(hidden.shape)} and "
+            f"{tuple(head_weight.shape)}"
+        )
+
+
+def expected_weight_shape(labels: torch.Tensor, shift_labels: bool) -> tuple[int, int]:
+    """Shape token_weights must have for labels (B, T): (B, T-1) with ``shift_labels``."""
+    b, t = labels.shape
+    return (b, t - 1) if shift_labels else (b, t)
+
+
+def check_weight_shape(
+    token_weights: torch.Tensor | None, expect: tuple[int, ...], shift_labels: bool
+) -> None:
+    """Raise unless token_weights is None or has shape ``expect``."""
+    if token_weights is not None and tuple(token_weights.shape) != expect:
+        raise ValueError(
+            f"token_weights have shape {tuple(token_weights.shape)}, expected {expect} "
+            f"(shift_labels={shift_labels})"
+        )
+
+
 def align_targets(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -50,11 +76,7 @@ def align_targets(
         )
     if shift_labels:
         logits, labels = logits[:, :-1], labels[:, 1:]
-    if token_weights is not None and token_weights.shape != labels.shape:
-        raise ValueError(
-            f"token_weights have shape {tuple(token_weights.shape)}, expected "
-            f"{tuple(labels.shape)} (shift_labels={shift_labels})"
-        )
+    check_weight_shape(token_weights, tuple(labels.shape), shift_labels)
     return logits, labels, token_weights
 
 
@@ -109,11 +131,7 @@ def weighted_cross_entropy(
     """Token-weighted CE of the LM head ``logits = hidden @ head_weight^T`` (materialised here;
     the fused kernels never do). hidden (B, T, D), head_weight (V, D). ``chunk_size`` is
     accepted for signature parity with the fused backends and ignored."""
-    if hidden.dim() != 3 or head_weight.dim() != 2 or hidden.shape[-1] != head_weight.shape[1]:
-        raise ValueError(
-            f"expected hidden (B, T, D) and head_weight (V, D), got {tuple(hidden.shape)} and "
-            f"{tuple(head_weight.shape)}"
-        )
+    check_head_shapes(hidden, head_weight)
     logits = F.linear(hidden, head_weight)
     return weighted_cross_entropy_from_logits(
         logits,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import triton
 import triton.language as tl
 
 from .._pack import block_table, pointer_table
@@ -22,6 +23,22 @@ TL_DTYPES = {
     torch.bfloat16: tl.bfloat16,
     torch.float64: tl.float64,
 }
+
+
+@triton.jit
+def block_of(index_ptr, start_ptr, numels_ptr, BLOCK: tl.constexpr):
+    """This program's ``(pid, i, offs, mask)``: its block table row, the tensor index ``i`` it
+    covers, the element offsets of its block and the mask of those inside tensor ``i``."""
+    pid = tl.program_id(0)
+    i = tl.load(index_ptr + pid)
+    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
+    return pid, i, offs, offs < tl.load(numels_ptr + i)
+
+
+@triton.jit
+def role_ptr(ptrs, i, DT: tl.constexpr):
+    """Tensor ``i``'s address from a pointer table, typed as ``DT``."""
+    return tl.load(ptrs + i).to(tl.pointer_type(DT))
 
 
 def tl_dtype(dtype: torch.dtype):

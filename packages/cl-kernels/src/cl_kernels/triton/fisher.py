@@ -16,7 +16,7 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from .._pack import group_by_dtype
-from ._multi import BLOCK, Group
+from ._multi import BLOCK, Group, block_of, role_ptr
 
 
 @triton.jit
@@ -24,12 +24,9 @@ def _accumulate(
     f_ptrs, g_ptrs, index_ptr, start_ptr, numels_ptr, c,
     FT: tl.constexpr, GT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    f_ptr = tl.load(f_ptrs + i).to(tl.pointer_type(FT))
-    g_ptr = tl.load(g_ptrs + i).to(tl.pointer_type(GT))
+    _pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    f_ptr = role_ptr(f_ptrs, i, FT)
+    g_ptr = role_ptr(g_ptrs, i, GT)
     f = tl.load(f_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(f_ptr + offs, (f + c * g * g).to(FT), mask=mask)
@@ -40,12 +37,9 @@ def _merge(
     new_ptrs, old_ptrs, index_ptr, start_ptr, numels_ptr, t, inv,
     NT: tl.constexpr, OT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    n_ptr = tl.load(new_ptrs + i).to(tl.pointer_type(NT))
-    o_ptr = tl.load(old_ptrs + i).to(tl.pointer_type(OT))
+    _pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    n_ptr = role_ptr(new_ptrs, i, NT)
+    o_ptr = role_ptr(old_ptrs, i, OT)
     new = tl.load(n_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     old = tl.load(o_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(o_ptr + offs, ((new + t * old) * inv).to(OT), mask=mask)
@@ -56,13 +50,10 @@ def _ewc_value(
     p_ptrs, a_ptrs, f_ptrs, index_ptr, start_ptr, numels_ptr, part_ptr,
     PT: tl.constexpr, AT: tl.constexpr, FT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    p = tl.load(tl.load(p_ptrs + i).to(tl.pointer_type(PT)) + offs, mask=mask, other=0.0)
-    a = tl.load(tl.load(a_ptrs + i).to(tl.pointer_type(AT)) + offs, mask=mask, other=0.0)
-    f = tl.load(tl.load(f_ptrs + i).to(tl.pointer_type(FT)) + offs, mask=mask, other=0.0)
+    pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    p = tl.load(role_ptr(p_ptrs, i, PT) + offs, mask=mask, other=0.0)
+    a = tl.load(role_ptr(a_ptrs, i, AT) + offs, mask=mask, other=0.0)
+    f = tl.load(role_ptr(f_ptrs, i, FT) + offs, mask=mask, other=0.0)
     diff = p.to(tl.float32) - a.to(tl.float32)
     tl.store(part_ptr + pid, tl.sum(f.to(tl.float32) * diff * diff))
 
@@ -72,15 +63,12 @@ def _ewc_grad(
     p_ptrs, a_ptrs, f_ptrs, o_ptrs, index_ptr, start_ptr, numels_ptr, scale_ptr,
     PT: tl.constexpr, AT: tl.constexpr, FT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    p = tl.load(tl.load(p_ptrs + i).to(tl.pointer_type(PT)) + offs, mask=mask, other=0.0)
-    a = tl.load(tl.load(a_ptrs + i).to(tl.pointer_type(AT)) + offs, mask=mask, other=0.0)
-    f = tl.load(tl.load(f_ptrs + i).to(tl.pointer_type(FT)) + offs, mask=mask, other=0.0)
+    _pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    p = tl.load(role_ptr(p_ptrs, i, PT) + offs, mask=mask, other=0.0)
+    a = tl.load(role_ptr(a_ptrs, i, AT) + offs, mask=mask, other=0.0)
+    f = tl.load(role_ptr(f_ptrs, i, FT) + offs, mask=mask, other=0.0)
     grad = tl.load(scale_ptr) * f.to(tl.float32) * (p.to(tl.float32) - a.to(tl.float32))
-    o_ptr = tl.load(o_ptrs + i).to(tl.pointer_type(PT))
+    o_ptr = role_ptr(o_ptrs, i, PT)
     tl.store(o_ptr + offs, grad.to(PT), mask=mask)
 
 

@@ -32,6 +32,37 @@ from ..reference.lora_linear import check_lora_shapes, dropout_keep_mask
 
 
 @triton.jit
+def _mm_tile(
+    a_ptr, b_ptr, rm, rn, rm_ok, rn_ok, K, s_am, s_ak, s_bk, s_bn,
+    BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+    IEEE: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    """The float32 tile ``(A @ B)[rm, rn]`` of A (M, K) and B (K, N) given by strides, BK
+    columns of A at a time; rows/columns outside (``rm_ok``/``rn_ok``, k >= K) read as 0."""
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for k0 in range(0, K, BK):
+        rk = k0 + tl.arange(0, BK)
+        a = tl.load(
+            a_ptr + rm[:, None] * s_am + rk[None, :] * s_ak,
+            mask=rm_ok[:, None] & (rk[None, :] < K),
+            other=0.0,
+        )
+        b = tl.load(
+            b_ptr + rk[:, None] * s_bk + rn[None, :] * s_bn,
+            mask=(rk[:, None] < K) & rn_ok[None, :],
+            other=0.0,
+        )
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        if IEEE:
+            acc += tl.dot(a, b, input_precision="ieee")
+        else:
+            acc += tl.dot(a, b)
+    return acc
+
+
+@triton.jit
 def _two_segment_mm_kernel(
     a1_ptr,
     b1_ptr,
@@ -83,47 +114,15 @@ def _two_segment_mm_kernel(
     rn = pid_n * BN + tl.arange(0, BN)
     rm_ok = rm < M
     rn_ok = rn < N
-    acc = tl.zeros((BM, BN), dtype=tl.float32)
-    for k0 in range(0, K1, BK):
-        rk = k0 + tl.arange(0, BK)
-        a = tl.load(
-            a1_ptr + rm[:, None] * s_a1m + rk[None, :] * s_a1k,
-            mask=rm_ok[:, None] & (rk[None, :] < K1),
-            other=0.0,
-        )
-        b = tl.load(
-            b1_ptr + rk[:, None] * s_b1k + rn[None, :] * s_b1n,
-            mask=(rk[:, None] < K1) & rn_ok[None, :],
-            other=0.0,
-        )
-        if UPCAST:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        if IEEE:
-            acc += tl.dot(a, b, input_precision="ieee")
-        else:
-            acc += tl.dot(a, b)
+    acc = _mm_tile(
+        a1_ptr, b1_ptr, rm, rn, rm_ok, rn_ok, K1, s_a1m, s_a1k, s_b1k, s_b1n,
+        BM, BN, BK, IEEE, UPCAST,
+    )  # fmt: skip
     if HAS_SEG2:
-        acc2 = tl.zeros((BM, BN), dtype=tl.float32)
-        for k0 in range(0, K2, BK2):
-            rk = k0 + tl.arange(0, BK2)
-            a = tl.load(
-                a2_ptr + rm[:, None] * s_a2m + rk[None, :] * s_a2k,
-                mask=rm_ok[:, None] & (rk[None, :] < K2),
-                other=0.0,
-            )
-            b = tl.load(
-                b2_ptr + rk[:, None] * s_b2k + rn[None, :] * s_b2n,
-                mask=(rk[:, None] < K2) & rn_ok[None, :],
-                other=0.0,
-            )
-            if UPCAST:
-                a = a.to(tl.float32)
-                b = b.to(tl.float32)
-            if IEEE:
-                acc2 += tl.dot(a, b, input_precision="ieee")
-            else:
-                acc2 += tl.dot(a, b)
+        acc2 = _mm_tile(
+            a2_ptr, b2_ptr, rm, rn, rm_ok, rn_ok, K2, s_a2m, s_a2k, s_b2k, s_b2n,
+            BM, BN, BK2, IEEE, UPCAST,
+        )  # fmt: skip
         if HAS_MASK:
             keep = tl.load(
                 mask_ptr + rm[:, None] * s_mm + rn[None, :] * s_mn,

@@ -20,13 +20,23 @@ import triton.language as tl
 from torch.autograd.function import once_differentiable
 
 from .._pack import PackCache, common_dtype, group_by_dtype, pack
-from ._multi import BLOCK, Group, contiguous
+from ._multi import BLOCK, Group, block_of, contiguous, role_ptr
 
 
 def _nonempty(t: torch.Tensor) -> torch.Tensor:
     """A one-element stand-in for an empty buffer (kernel arguments must be valid pointers;
     nothing is read from it, every access is masked)."""
     return t if t.numel() else torch.zeros(1, dtype=t.dtype, device=t.device)
+
+
+def _unpack(
+    flat: torch.Tensor, offs: Sequence[int], like: Sequence[tuple[torch.Size, torch.dtype]]
+) -> list[torch.Tensor]:
+    """Per-layer views of the flat float32 gradient buffer, cast to each input's dtype."""
+    return [
+        flat[o : o + torch.Size(shape).numel()].view(shape).to(dtype)
+        for o, (shape, dtype) in zip(offs, like)
+    ]
 
 
 def _block(n: int, least: int = 16) -> int:
@@ -38,7 +48,43 @@ def _sign(x):
     return tl.where(x > 0, 1.0, tl.where(x < 0, -1.0, 0.0))
 
 
+@triton.jit
+def _load_tile(ptr, rows, cols, n_rows, n_cols, stride):
+    """The float32 tile ``M[rows, cols]`` of a row-major (n_rows, n_cols) matrix at ``ptr`` with
+    row stride ``stride``; entries outside the matrix read as 0."""
+    return tl.load(
+        ptr + rows[:, None] * stride + cols[None, :],
+        mask=(rows[:, None] < n_rows) & (cols[None, :] < n_cols),
+        other=0.0,
+    ).to(tl.float32)
+
+
+@triton.jit
+def _store_tile(ptr, rows, cols, n_rows, n_cols, stride, value):
+    """Store ``value`` into the tile ``M[rows, cols]`` (same layout as ``_load_tile``), masked to
+    the matrix."""
+    tl.store(
+        ptr + rows[:, None] * stride + cols[None, :],
+        value,
+        mask=(rows[:, None] < n_rows) & (cols[None, :] < n_cols),
+    )
+
+
 # ============================================================================ orthogonality
+
+
+@triton.jit
+def _orth_meta(meta_ptr, layer):
+    """Row ``layer`` of the orthogonality table: (old_off, new_off, prod_off, r_old, r_new, d)."""
+    meta = meta_ptr + layer * 6
+    return (
+        tl.load(meta),
+        tl.load(meta + 1),
+        tl.load(meta + 2),
+        tl.load(meta + 3),
+        tl.load(meta + 4),
+        tl.load(meta + 5),
+    )
 
 
 @triton.jit
@@ -49,29 +95,15 @@ def _orth_fwd(
 ):  # fmt: skip
     layer = tl.program_id(0)
     tile = tl.program_id(1)
-    meta = meta_ptr + layer * 6
-    old_off = tl.load(meta)
-    new_off = tl.load(meta + 1)
-    prod_off = tl.load(meta + 2)
-    r_old = tl.load(meta + 3)
-    r_new = tl.load(meta + 4)
-    d = tl.load(meta + 5)
+    old_off, new_off, prod_off, r_old, r_new, d = _orth_meta(meta_ptr, layer)
     rows = tile * BLOCK_O + tl.arange(0, BLOCK_O)
     cols = tl.arange(0, BLOCK_N)
     acc = tl.zeros((BLOCK_O, BLOCK_N), dtype=tl.float32)
     d_run = tl.where(tile * BLOCK_O < r_old, d, 0)  # tiles past r_old skip the loop
     for k0 in range(0, d_run, BLOCK_D):
         ks = k0 + tl.arange(0, BLOCK_D)
-        a = tl.load(
-            old_ptr + old_off + rows[:, None] * d + ks[None, :],
-            mask=(rows[:, None] < r_old) & (ks[None, :] < d),
-            other=0.0,
-        ).to(tl.float32)
-        b = tl.load(
-            new_ptr + new_off + cols[:, None] * d + ks[None, :],
-            mask=(cols[:, None] < r_new) & (ks[None, :] < d),
-            other=0.0,
-        ).to(tl.float32)
+        a = _load_tile(old_ptr + old_off, rows, ks, r_old, d, d)
+        b = _load_tile(new_ptr + new_off, cols, ks, r_new, d, d)
         acc += tl.dot(a, tl.trans(b), input_precision="ieee")
     inside = (rows[:, None] < r_old) & (cols[None, :] < r_new)
     tl.store(prod_ptr + prod_off + rows[:, None] * r_new + cols[None, :], acc, mask=inside)
@@ -90,40 +122,22 @@ def _orth_bwd(
     """grad_new[:, ks] = gout * S^T @ A_old[:, ks], S = sign(P) (l1) or 2P (l2sq)."""
     layer = tl.program_id(0)
     tile = tl.program_id(1)
-    meta = meta_ptr + layer * 6
-    old_off = tl.load(meta)
-    new_off = tl.load(meta + 1)
-    prod_off = tl.load(meta + 2)
-    r_old = tl.load(meta + 3)
-    r_new = tl.load(meta + 4)
-    d = tl.load(meta + 5)
+    old_off, new_off, prod_off, r_old, r_new, d = _orth_meta(meta_ptr, layer)
     ks = tile * BLOCK_D + tl.arange(0, BLOCK_D)
     cols = tl.arange(0, BLOCK_N)
     acc = tl.zeros((BLOCK_N, BLOCK_D), dtype=tl.float32)
     r_run = tl.where(tile * BLOCK_D < d, r_old, 0)
     for i0 in range(0, r_run, BLOCK_O):
         rows = i0 + tl.arange(0, BLOCK_O)
-        p = tl.load(
-            prod_ptr + prod_off + rows[:, None] * r_new + cols[None, :],
-            mask=(rows[:, None] < r_old) & (cols[None, :] < r_new),
-            other=0.0,
-        )
+        p = _load_tile(prod_ptr + prod_off, rows, cols, r_old, r_new, r_new)
         if L2SQ:
             s = 2.0 * p
         else:
             s = _sign(p)
-        a = tl.load(
-            old_ptr + old_off + rows[:, None] * d + ks[None, :],
-            mask=(rows[:, None] < r_old) & (ks[None, :] < d),
-            other=0.0,
-        ).to(tl.float32)
+        a = _load_tile(old_ptr + old_off, rows, ks, r_old, d, d)
         acc += tl.dot(tl.trans(s), a, input_precision="ieee")
     g = tl.load(gout_ptr)
-    tl.store(
-        grad_ptr + new_off + cols[:, None] * d + ks[None, :],
-        acc * g,
-        mask=(cols[:, None] < r_new) & (ks[None, :] < d),
-    )
+    _store_tile(grad_ptr + new_off, cols, ks, r_new, d, d, acc * g)
 
 
 _OLD_CACHE = PackCache()
@@ -179,10 +193,7 @@ class _Orthogonality(torch.autograd.Function):
             old_flat, prod, grad, meta, gout,
             L2SQ=ctx.norm == "l2sq", BLOCK_O=block_o, BLOCK_N=block_n, BLOCK_D=block_d,
         )  # fmt: skip
-        grads = [
-            grad[o : o + torch.Size(shape).numel()].view(shape).to(dtype)
-            for o, (shape, dtype) in zip(ctx.new_offs, ctx.like)
-        ]
+        grads = _unpack(grad, ctx.new_offs, ctx.like)
         return None, None, *([None] * ctx.n), *grads
 
 
@@ -199,11 +210,9 @@ def orthogonality_penalty(
 
 @triton.jit
 def _sumsq(ptrs, index_ptr, start_ptr, numels_ptr, part_ptr, DT: tl.constexpr, BLOCK: tl.constexpr):
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    x_ptr = tl.load(ptrs + i).to(tl.pointer_type(DT))
-    x = tl.load(x_ptr + offs, mask=offs < tl.load(numels_ptr + i), other=0.0).to(tl.float32)
+    pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    x_ptr = role_ptr(ptrs, i, DT)
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(part_ptr + pid, tl.sum(x * x))
 
 
@@ -213,12 +222,9 @@ def _scaled_copy(
     DT: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """out_i = x_i * scale[i] (float32 out)."""
-    pid = tl.program_id(0)
-    i = tl.load(index_ptr + pid)
-    offs = tl.load(start_ptr + pid) + tl.arange(0, BLOCK)
-    mask = offs < tl.load(numels_ptr + i)
-    x_ptr = tl.load(ptrs + i).to(tl.pointer_type(DT))
-    o_ptr = tl.load(out_ptrs + i).to(tl.pointer_type(tl.float32))
+    _pid, i, offs, mask = block_of(index_ptr, start_ptr, numels_ptr, BLOCK)
+    x_ptr = role_ptr(ptrs, i, DT)
+    o_ptr = role_ptr(out_ptrs, i, tl.float32)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     tl.store(o_ptr + offs, x * tl.load(scale_ptr + i), mask=mask)
 
@@ -294,16 +300,8 @@ def _nlora_ab_fwd(
     acc = tl.zeros((BLOCK_R, BLOCK_R), dtype=tl.float32)
     for k0 in range(0, d, BLOCK_D):
         ks = k0 + tl.arange(0, BLOCK_D)
-        a = tl.load(
-            a_ptr + off + rr[:, None] * d + ks[None, :],
-            mask=(rr[:, None] < r) & (ks[None, :] < d),
-            other=0.0,
-        ).to(tl.float32)
-        b = tl.load(
-            b_ptr + off + ks[:, None] * r + rr[None, :],
-            mask=(ks[:, None] < d) & (rr[None, :] < r),
-            other=0.0,
-        ).to(tl.float32)
+        a = _load_tile(a_ptr + off, rr, ks, r, d, d)
+        b = _load_tile(b_ptr + off, ks, rr, d, r, r)
         acc += tl.dot(a, b, input_precision="ieee")
     inside = (rr[:, None] < r) & (rr[None, :] < r)
     tl.store(prod_ptr + prod_off + rr[:, None] * r + rr[None, :], acc, mask=inside)
@@ -325,13 +323,7 @@ def _nlora_ab_bwd(
     d = tl.load(meta + 3)
     rr = tl.arange(0, BLOCK_R)
     ks = tile * BLOCK_D + tl.arange(0, BLOCK_D)
-    s = _sign(
-        tl.load(
-            prod_ptr + prod_off + rr[:, None] * r + rr[None, :],
-            mask=(rr[:, None] < r) & (rr[None, :] < r),
-            other=0.0,
-        )
-    )
+    s = _sign(_load_tile(prod_ptr + prod_off, rr, rr, r, r, r))
     a_mask = (rr[:, None] < r) & (ks[None, :] < d)
     b_mask = (ks[:, None] < d) & (rr[None, :] < r)
     a = tl.load(a_ptr + off + rr[:, None] * d + ks[None, :], mask=a_mask, other=0.0)
@@ -344,19 +336,18 @@ def _nlora_ab_bwd(
 
 
 @triton.jit
+def _dw_meta(meta_ptr, layer):
+    """Row ``layer`` of the N-LoRA delta_w table: (a_off, b_off, r, d_out, d_in)."""
+    meta = meta_ptr + layer * 5
+    return tl.load(meta), tl.load(meta + 1), tl.load(meta + 2), tl.load(meta + 3), tl.load(meta + 4)
+
+
+@triton.jit
 def _dw_tile(a_ptr, b_ptr, a_off, b_off, r, d_out, d_in, ms, ns, BLOCK_R: tl.constexpr):
     """The tile delta_W[ms, ns] = B[ms, :] @ A[:, ns] (float32) and the loaded B and A tiles."""
     rr = tl.arange(0, BLOCK_R)
-    b = tl.load(
-        b_ptr + b_off + ms[:, None] * r + rr[None, :],
-        mask=(ms[:, None] < d_out) & (rr[None, :] < r),
-        other=0.0,
-    ).to(tl.float32)
-    a = tl.load(
-        a_ptr + a_off + rr[:, None] * d_in + ns[None, :],
-        mask=(rr[:, None] < r) & (ns[None, :] < d_in),
-        other=0.0,
-    ).to(tl.float32)
+    b = _load_tile(b_ptr + b_off, ms, rr, d_out, r, r)
+    a = _load_tile(a_ptr + a_off, rr, ns, r, d_in, d_in)
     return tl.dot(b, a, input_precision="ieee"), b, a
 
 
@@ -368,12 +359,7 @@ def _nlora_dw_fwd(
     layer = tl.program_id(0)
     tm = tl.program_id(1)
     tn = tl.program_id(2)
-    meta = meta_ptr + layer * 5
-    a_off = tl.load(meta)
-    b_off = tl.load(meta + 1)
-    r = tl.load(meta + 2)
-    d_out = tl.load(meta + 3)
-    d_in = tl.load(meta + 4)
+    a_off, b_off, r, d_out, d_in = _dw_meta(meta_ptr, layer)
     ms = tm * BLOCK_M + tl.arange(0, BLOCK_M)
     ns = tn * BLOCK_N + tl.arange(0, BLOCK_N)
     tile, _b, _a = _dw_tile(a_ptr, b_ptr, a_off, b_off, r, d_out, d_in, ms, ns, BLOCK_R)
@@ -389,12 +375,7 @@ def _nlora_dw_bwd_b(
     """dB[ms, :] = g sum_n sign(dW[ms, n]) @ A[:, n]^T, recomputing dW tile by tile."""
     layer = tl.program_id(0)
     tm = tl.program_id(1)
-    meta = meta_ptr + layer * 5
-    a_off = tl.load(meta)
-    b_off = tl.load(meta + 1)
-    r = tl.load(meta + 2)
-    d_out = tl.load(meta + 3)
-    d_in = tl.load(meta + 4)
+    a_off, b_off, r, d_out, d_in = _dw_meta(meta_ptr, layer)
     ms = tm * BLOCK_M + tl.arange(0, BLOCK_M)
     rr = tl.arange(0, BLOCK_R)
     acc = tl.zeros((BLOCK_M, BLOCK_R), dtype=tl.float32)
@@ -405,11 +386,7 @@ def _nlora_dw_bwd_b(
         s = _sign(tile)
         acc += tl.dot(s, tl.trans(a), input_precision="ieee")
     g = tl.load(gout_ptr)
-    tl.store(
-        gb_ptr + b_off + ms[:, None] * r + rr[None, :],
-        acc * g,
-        mask=(ms[:, None] < d_out) & (rr[None, :] < r),
-    )
+    _store_tile(gb_ptr + b_off, ms, rr, d_out, r, r, acc * g)
 
 
 @triton.jit
@@ -420,12 +397,7 @@ def _nlora_dw_bwd_a(
     """dA[:, ns] = g sum_m B[m, :]^T @ sign(dW[m, ns]), recomputing dW tile by tile."""
     layer = tl.program_id(0)
     tn = tl.program_id(1)
-    meta = meta_ptr + layer * 5
-    a_off = tl.load(meta)
-    b_off = tl.load(meta + 1)
-    r = tl.load(meta + 2)
-    d_out = tl.load(meta + 3)
-    d_in = tl.load(meta + 4)
+    a_off, b_off, r, d_out, d_in = _dw_meta(meta_ptr, layer)
     ns = tn * BLOCK_N + tl.arange(0, BLOCK_N)
     rr = tl.arange(0, BLOCK_R)
     acc = tl.zeros((BLOCK_R, BLOCK_N), dtype=tl.float32)
@@ -436,11 +408,7 @@ def _nlora_dw_bwd_a(
         s = _sign(tile)
         acc += tl.dot(tl.trans(b), s, input_precision="ieee")
     g = tl.load(gout_ptr)
-    tl.store(
-        ga_ptr + a_off + rr[:, None] * d_in + ns[None, :],
-        acc * g,
-        mask=(rr[:, None] < r) & (ns[None, :] < d_in),
-    )
+    _store_tile(ga_ptr + a_off, rr, ns, r, d_in, d_in, acc * g)
 
 
 class _NLoRA(torch.autograd.Function):
@@ -514,14 +482,8 @@ class _NLoRA(torch.autograd.Function):
                 a_flat, b_flat, ga, meta, gout, **consts
             )
         a_offs, b_offs = ctx.offs
-        grads_a = [
-            ga[o : o + torch.Size(s).numel()].view(s).to(dt)
-            for o, (s, dt) in zip(a_offs, ctx.a_like)
-        ]
-        grads_b = [
-            gb[o : o + torch.Size(s).numel()].view(s).to(dt)
-            for o, (s, dt) in zip(b_offs, ctx.b_like)
-        ]
+        grads_a = _unpack(ga, a_offs, ctx.a_like)
+        grads_b = _unpack(gb, b_offs, ctx.b_like)
         return None, None, *grads_a, *grads_b
 
 
