@@ -22,6 +22,7 @@ from torch import nn
 
 from .heads import TaskHeads
 from .scenarios import LabelSpace, check_il_mode
+from .task_prompts import init_task_prompts
 
 FEATURES = ("cls_token", "last_token")
 
@@ -126,15 +127,7 @@ class ClassifierModel(nn.Module):
         """One ``[num_tokens, d]`` prompt per task, initialised from the embeddings of
         ``init_ids`` (repeated to ``num_tokens``) or of random vocabulary tokens."""
         table = self.backbone.get_input_embeddings().weight
-        prompts = []
-        gen = torch.Generator().manual_seed(seed)
-        for _ in range(self.labels.num_tasks):
-            if init_ids:
-                ids = torch.tensor([init_ids[k % len(init_ids)] for k in range(num_tokens)])
-            else:
-                ids = torch.randint(0, table.shape[0], (num_tokens,), generator=gen)
-            prompts.append(nn.Parameter(table[ids.to(table.device)].detach().clone()))
-        self.prompts = nn.ParameterList(prompts)
+        self.prompts = init_task_prompts(table, self.labels.num_tasks, num_tokens, init_ids, seed)
         self.active_prompt = -1
         return self.prompts
 
