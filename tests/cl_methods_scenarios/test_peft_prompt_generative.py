@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from cl_methods import GenerationEvaluator, TrainTask, build_method
+from cl_methods import ContinualTrainer, GenerationEvaluator, TrainTask, build_method
 from cl_methods.classic import PromptTunedLM
 from cl_methods.method import TaskContext
 from cl_methods.methods.peft_task import NLLSelectView
@@ -260,3 +261,21 @@ def test_left_padded_generation_equals_per_example_generation():
     )
     preds = [p for p, _ in ev.predict(model, rows, Acc())]  # only the continuation is decoded
     assert preds == [" ".join(str(int(t)) for t in s if int(t) != PAD) for s in singles]
+
+
+def test_peft_type_alias_and_resume_restores_every_prompt(tiny, tmp_path):
+    assert build_method("peft", {"peft_type": "prompt_tuning"}).config.adapter == "prompt_tuning"
+    assert build_method("peft", {"peft_type": "lora"}).config.adapter == "lora"
+    with pytest.raises(ValueError, match="disagree"):
+        build_method("peft", {"adapter": "prompt_tuning", "peft_type": "lora"})
+
+    first, _ = tiny.run(tiny.llama(), prompt_method(num_tasks=2), lm_tasks(), tmp_path)
+    trained = [p.detach().clone() for p in first.model.prompts]
+    fresh = tiny.llama()
+    again = ContinualTrainer(
+        fresh, prompt_method(num_tasks=2), first.config, evaluate=lambda m, t, a: 0.0
+    )
+    again.fit(lm_tasks(los=(5, 25)), resume=True)  # other data: retraining would differ
+    assert isinstance(again.model, PromptTunedLM) and again.model.lm is fresh
+    for got, want in zip(again.model.prompts, trained, strict=True):
+        assert torch.equal(got, want)
