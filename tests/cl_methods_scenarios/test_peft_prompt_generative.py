@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from cl_methods import ContinualTrainer, GenerationEvaluator, TrainTask, build_method
-from cl_methods.classic import PromptTunedLM
+from cl_methods.classic import ClassifierModel, PromptTunedLM
 from cl_methods.method import TaskContext
 from cl_methods.methods.peft_task import NLLSelectView
 
@@ -279,3 +279,17 @@ def test_peft_type_alias_and_resume_restores_every_prompt(tiny, tmp_path):
     assert isinstance(again.model, PromptTunedLM) and again.model.lm is fresh
     for got, want in zip(again.model.prompts, trained, strict=True):
         assert torch.equal(got, want)
+
+
+def test_heads_model_prompts_also_follow_the_left_padding(tiny, space):
+    """A generative heads model places its prompt after the left padding too: a padded row's
+    features equal the row's features alone (positions no longer depend on the pad count)."""
+    model = ClassifierModel(expressive_llama(), space, generative=True).eval()
+    model.add_task_prompts(3)
+    model.active_prompt = 1
+    rows = [[4, 9, 7], [8, 2, 6, 5, 7, 7]]
+    batch = lm_collate([{"ids": r} for r in rows])
+    joint = model.features(batch["input_ids"], batch["attention_mask"])
+    for k, r in enumerate(rows):
+        alone = model.features(torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))
+        assert torch.allclose(joint[k], alone[0], atol=1e-5), k

@@ -22,7 +22,7 @@ from torch import nn
 
 from .heads import TaskHeads
 from .scenarios import LabelSpace, check_il_mode
-from .task_prompts import init_task_prompts
+from .task_prompts import init_task_prompts, insert_prompt
 
 FEATURES = ("cls_token", "last_token")
 
@@ -132,21 +132,19 @@ class ClassifierModel(nn.Module):
         return self.prompts
 
     def _with_prompt(self, kwargs: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
-        """Prepend the active task's virtual tokens as input embeddings (attended, type 0)."""
-        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
+        """Insert the active task's virtual tokens as input embeddings (attended, type 0) before
+        each row's first attended token (after any left padding; at the start otherwise)."""
         prompt = self.prompts[self.active_prompt]
-        n, b = prompt.shape[0], ids.shape[0]
-        embeds = self.backbone.get_input_embeddings()(ids)
-        out = {
-            "inputs_embeds": torch.cat(
-                [prompt.unsqueeze(0).expand(b, -1, -1).to(embeds.dtype), embeds], dim=1
-            ),
-            "attention_mask": torch.cat([mask.new_ones(b, n), mask], dim=1),
-        }
-        if "token_type_ids" in kwargs:
-            types = kwargs["token_type_ids"]
-            out["token_type_ids"] = torch.cat([types.new_zeros(b, n), types], dim=1)
-        return out, n
+        embeds = self.backbone.get_input_embeddings()(kwargs["input_ids"])
+        out = insert_prompt(
+            prompt,
+            embeds,
+            kwargs["attention_mask"],
+            position_ids=kwargs.get("position_ids"),
+            token_type_ids=kwargs.get("token_type_ids"),
+        )
+        out.pop("real_pos")
+        return out, prompt.shape[0]
 
     def cil_logits(self, features: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         if upto is None:

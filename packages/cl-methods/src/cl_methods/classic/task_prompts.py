@@ -64,6 +64,47 @@ def prompt_layout(attention_mask: torch.Tensor, num_virtual: int) -> tuple[torch
     return real_pos, virtual_pos
 
 
+def insert_prompt(
+    prompt: torch.Tensor,
+    embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    labels: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    token_type_ids: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Insert the ``[n, d]`` ``prompt`` before each row's first attended token of ``embeds``
+    (:func:`prompt_layout`): ``inputs_embeds``, ``attention_mask`` (1 on virtual tokens),
+    ``real_pos`` (where each input token went) and, when given, ``labels`` (-100 on virtual
+    tokens), ``token_type_ids`` (0 there) and ``position_ids`` (the virtual tokens take those
+    from the first real token's on, the real tokens move ``n`` further)."""
+    n, (b, length, d) = prompt.shape[0], embeds.shape
+    real_pos, virtual_pos = prompt_layout(attention_mask, n)
+    index = torch.cat([virtual_pos, real_pos], dim=1)
+
+    def place(virtual: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        return real.new_zeros(b, n + length).scatter(1, index, torch.cat([virtual, real], 1))
+
+    source = torch.cat([prompt.to(embeds.dtype).unsqueeze(0).expand(b, -1, -1), embeds], 1)
+    out = {
+        "inputs_embeds": source.new_zeros(b, n + length, d).scatter(
+            1, index.unsqueeze(-1).expand(-1, -1, d), source
+        ),
+        "attention_mask": place(attention_mask.new_ones(b, n), attention_mask),
+        "real_pos": real_pos,
+    }
+    if position_ids is not None:
+        rows = torch.arange(b, device=embeds.device)
+        first = position_ids[rows, virtual_pos[:, 0]]  # the first real token's position
+        virtual = first[:, None] + torch.arange(n, device=embeds.device)
+        out["position_ids"] = place(virtual, position_ids + n)
+    if token_type_ids is not None:
+        out["token_type_ids"] = place(token_type_ids.new_zeros(b, n), token_type_ids)
+    if labels is not None:
+        out["labels"] = place(labels.new_full((b, n), -100), labels)
+    return out
+
+
 class PromptTunedLM(nn.Module):
     """A causal LM with one soft prompt per task; only the active prompt is used."""
 
@@ -106,38 +147,15 @@ class PromptTunedLM(nn.Module):
         labels: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``inputs_embeds``, ``attention_mask`` (and ``labels``, -100 on virtual tokens, and
-        ``position_ids``) with the active prompt inserted, plus ``real_pos`` (where each input
-        token went). Positions: the virtual tokens take those from the first real token's on,
-        the real tokens move ``n`` further."""
-        prompt = self.prompts[self.active_prompt]
-        n, (b, length) = prompt.shape[0], input_ids.shape
-        real_pos, virtual_pos = prompt_layout(attention_mask, n)
-        index = torch.cat([virtual_pos, real_pos], dim=1)
+        """:func:`insert_prompt` of the active prompt into ``input_ids``' embeddings."""
         embeds = self.lm.get_input_embeddings()(input_ids)
-        source = torch.cat([prompt.to(embeds.dtype).unsqueeze(0).expand(b, -1, -1), embeds], 1)
-        d = embeds.shape[-1]
-        out = {
-            "inputs_embeds": source.new_zeros(b, n + length, d).scatter(
-                1, index.unsqueeze(-1).expand(-1, -1, d), source
-            ),
-            "attention_mask": attention_mask.new_zeros(b, n + length).scatter(
-                1, index, torch.cat([attention_mask.new_ones(b, n), attention_mask], 1)
-            ),
-            "real_pos": real_pos,
-        }
-        if position_ids is not None:
-            rows = torch.arange(b, device=input_ids.device)
-            start = position_ids[rows, virtual_pos[:, 0]]  # the first real token's position
-            virtual = start[:, None] + torch.arange(n, device=input_ids.device)
-            out["position_ids"] = position_ids.new_zeros(b, n + length).scatter(
-                1, index, torch.cat([virtual, position_ids + n], 1)
-            )
-        if labels is not None:
-            out["labels"] = labels.new_full((b, n + length), -100).scatter(
-                1, index, torch.cat([labels.new_full((b, n), -100), labels], 1)
-            )
-        return out
+        return insert_prompt(
+            self.prompts[self.active_prompt],
+            embeds,
+            attention_mask,
+            labels=labels,
+            position_ids=position_ids,
+        )
 
     def forward(
         self,
