@@ -94,7 +94,7 @@ def bench(session: nox.Session) -> None:
     CUDA when present, else on CPU at scaled-down shapes. Extra args go to every script
     (e.g. --quick, --no-compile, --device cpu)."""
     session.install(TORCH)
-    session.install("triton>=3.0", "pybind11>=2.11")
+    session.install("triton>=3.0", "pybind11>=2.11", "numpy")  # numpy: torch warns without it
     kernels = str(ROOT / "packages" / "cl-kernels")
     session.install("--force-reinstall", "--no-deps", kernels)
     session.install(kernels)
