@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common.models import ModelUnavailableError, _hub_reachable
+from common.models import ModelUnavailableError
 from transformers import (
     AutoModel,
     AutoModelForCausalLM,
@@ -18,6 +18,8 @@ from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
 )
+
+from cl_methods.hub import hub_reachable
 
 KINDS = ("encoder", "causal_lm")
 
@@ -84,7 +86,7 @@ def load_backbone(name: str, kind: str, seed: int = 1) -> tuple[torch.nn.Module,
         )
     except OSError:
         pass
-    if not _hub_reachable():
+    if not hub_reachable():
         raise ModelUnavailableError(
             f"cannot load backbone {name!r}: not a local folder, not in the Hugging Face cache, "
             "and the hub is unreachable (offline or HF_HUB_OFFLINE=1). On a machine with "

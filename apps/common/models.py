@@ -14,15 +14,11 @@ from transformers import (
     PreTrainedModel,
 )
 
-from cl_methods.hub import hub_reachable
+from cl_methods.hub import hub_reachable, local_only
 
 
 class ModelUnavailableError(SystemExit):
     """Raised (as a clean exit with a message) when a model cannot be found or fetched."""
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    return hub_reachable(timeout)
 
 
 def unavailable_message(name: str, app: str) -> str:
@@ -44,7 +40,7 @@ def load_config(name: str, app: str):
         return AutoConfig.from_pretrained(name, local_files_only=True)
     except OSError:
         pass
-    if not _hub_reachable():
+    if not hub_reachable():
         raise ModelUnavailableError(unavailable_message(name, app))
     return AutoConfig.from_pretrained(name)
 
@@ -52,10 +48,10 @@ def load_config(name: str, app: str):
 def load_pretrained(name: str, app: str, dtype: torch.dtype | None = None):
     """(model, tokenizer, is_encoder_decoder) for a local path or hub id."""
     config = load_config(name, app)
-    local_only = Path(name).is_dir() or not _hub_reachable()
+    offline = local_only(name)
     cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-    model: PreTrainedModel = cls.from_pretrained(name, dtype=dtype, local_files_only=local_only)
-    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    model: PreTrainedModel = cls.from_pretrained(name, dtype=dtype, local_files_only=offline)
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
     if not config.is_encoder_decoder:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
