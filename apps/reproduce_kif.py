@@ -11,8 +11,10 @@ match after lowercasing; OP and BWT over the accuracy matrix. Orders use the O-L
 (--kif-order takes the reference's ids).
 
     python apps/reproduce_kif.py --preset smoke                    # tiny T5, about a minute
-    python apps/reproduce_kif.py --order 4 --model /path/to/t5-large \\
-        --test-file dbpedia=/path/dbpedia_test.json --test-file yahoo=/path/yahoo_test.json
+    python apps/reproduce_kif.py --order 4 --model /path/to/t5-large
+
+The shared data's dbpedia and yahoo test files are rebuilt (the release lacks them; see
+PROVENANCE.md); --test-file TASK=PATH replaces a task's test file.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TASK=PATH",
-        help="test file of a task (dbpedia and yahoo have none in the shared copy)",
+        help="replace a task's test file (the shared dbpedia/yahoo test files are rebuilt)",
     )
     add("--output-dir", default=None, help="default: runs/reproduce_kif/order<N>[-smoke]")
     add("--resume", action="store_true", help="continue an interrupted run in --output-dir")

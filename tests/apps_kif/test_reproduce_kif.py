@@ -69,11 +69,19 @@ def test_int8_base_fails_clearly_without_a_gpu(tmp_path):
 
 
 def test_missing_test_file_fails_clearly(tmp_path, shared_data):
+    import shutil
+
     from kif_app.run import run
 
+    # A copy of the long-sequence folder without dbpedia's test file (the released copy's gap).
+    data = tmp_path / "long_sequence_instruct"
+    shutil.copytree(shared_data / "long_sequence_instruct", data)
+    (data / "test" / "dbpedia.json").unlink()
+    argv = ["--preset", "smoke", "--tasks", "dbpedia", "--data-dir", str(data)]
     with pytest.raises(SystemExit) as err:
-        run(["--preset", "smoke", "--tasks", "dbpedia", "--output-dir", str(tmp_path)])
+        run([*argv, "--output-dir", str(tmp_path / "out")])
     assert "dbpedia" in str(err.value) and "--test-file" in str(err.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data):

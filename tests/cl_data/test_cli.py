@@ -84,7 +84,11 @@ def test_summary_of_real_long_sequence(long_sequence_dir, capsys) -> None:
     assert main(["summary", str(long_sequence_dir)]) == 0
     text = capsys.readouterr().out
     assert "long_sequence_instruct" in text and "15 tasks" in text
-    assert "note   test/dbpedia.json: absent (known gap of the released copy)" in text
+    # The shared data now holds rebuilt dbpedia/yahoo test files (PROVENANCE.md): no gap note.
+    assert "absent" not in text
+    rows = {line.split()[0]: line.split()[2:5] for line in text.splitlines()[3:18]}
+    assert rows["dbpedia"] == ["1000", "500", "7000"]
+    assert rows["yahoo"] == ["1000", "500", "500"]
 
 
 def _lines(path: Path) -> list[dict]:

@@ -6,8 +6,9 @@ question and the option list, the input ends with "\\nAnswer:", the output is th
 format "instruct": T5 source = instruction + input, causal LMs use the Alpaca template
 (`task.prompted(split, template="alpaca")`).
 
-`test/dbpedia.json` and `test/yahoo.json` are absent from the shared copy: loading them fails
-unless a test file is given explicitly; `Task.files` records the file used for each split.
+The released copy lacked `test/dbpedia.json` and `test/yahoo.json`; the shared data now holds
+rebuilt ones (see its PROVENANCE.md: NOT the release's samples). A test file can still be given
+explicitly; `Task.files` records the file used for each split.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from cl_data.task import SPLITS, Example, Task, TaskStream
 
 # long-sequence task name -> task type of the corresponding benchmark dataset.
 LONG_SEQUENCE_TASKS: dict[str, str] = {name.lower(): kind for name, kind in DATASETS.items()}
+# Test files absent from the released copy (rebuilt in the shared data; see its PROVENANCE.md).
 MISSING_TESTS: frozenset[str] = frozenset({"dbpedia", "yahoo"})
 
 PathArg = str | PathLike[str]
@@ -58,9 +60,9 @@ def load_instruct_task(
 ) -> Task:
     """One long-sequence task (`name` in any letter case, e.g. "sst-2" or "SST-2").
 
-    `test_file` replaces `<data_dir>/test/<name>.json` (needed for dbpedia and yahoo, whose test
-    files are absent from the shared copy). Labels are the distinct training outputs in order of
-    first appearance (the class definition of the KIF memory buffer).
+    `test_file` replaces `<data_dir>/test/<name>.json` (the released copy has no dbpedia or
+    yahoo test file; the shared data has rebuilt ones). Labels are the distinct training outputs
+    in order of first appearance (the class definition of the KIF memory buffer).
     """
     task = name.lower()
     if task not in LONG_SEQUENCE_TASKS:

@@ -170,7 +170,7 @@ def summarize_instruct(root: str | Path) -> Summary:
             if not path.exists():
                 known_gap = split == "test" and name in MISSING_TESTS
                 severity: Severity = "note" if known_gap else "error"
-                message = "absent (known gap of the released copy)" if known_gap else "absent"
+                message = "absent (as in the released copy)" if known_gap else "absent"
                 summary.problems.append(Problem(severity, f"{split}/{name}.json", message))
                 continue
             try:
