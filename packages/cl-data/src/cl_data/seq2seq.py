@@ -38,15 +38,15 @@ class Seq2SeqEncoder(BaseEncoder):
 
     `truncation` says how a source longer than `max_source_length` is shortened:
     - `"cut"` (default): the tokenizer cuts the ids (`truncation=True`): the first
-      `max_source_length - 1` tokens, then EOS. This is Recurrent-KIF's release.
+      `max_source_length - 1` tokens, then EOS, as Recurrent-KIF's release trains.
     - `"released"`: as the O-LoRA / N-LoRA releases' collator (:mod:`cl_data.truncation`): the first
       `max_source_length` ids are decoded to text with special tokens skipped, and that text is
       tokenised again with `truncation=True, max_length=max_source_length`, in training and in
       evaluation. The text is re-tokenised, so the ids can differ from a cut.
 
     DECISION: the O-LoRA and N-LoRA apps' presets use `"released"`, the releases' behaviour and so
-    the one behind the published numbers; the encoder's own default stays the plain cut, the
-    batch-independent behaviour every other user of the encoder gets. The decode step uses
+    the one behind the published numbers; the encoder's own default stays the plain cut (the
+    behaviour it always had, which the other apps keep). The decode step uses
     `clean_up_tokenization_spaces=decode_clean_up`; its default `True` is what T5's tokenizer did
     under transformers 4.28, the version both releases pin (it turns "word ." into "word.");
     `None` keeps the tokenizer's own setting (transformers 5 turned it off). Labels are encoded
