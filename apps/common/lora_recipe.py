@@ -171,6 +171,14 @@ def build_parser(app: App) -> argparse.ArgumentParser:
     add("--max-source-length", type=int, default=None, help="paper: 512")
     add("--max-target-length", type=int, default=None, help="paper: 50")
     add("--max-new-tokens", type=int, default=None, help="paper: 50")
+    add(
+        "--truncation",
+        choices=("released", "cut"),
+        default="released",
+        help="inputs over --max-source-length: released = as the O-LoRA/N-LoRA collator (decode "
+        "the kept ids and tokenise the text again; causal LMs: BOS + prompt, answer + EOS, left "
+        "padding); cut = cut the token ids (cl_data encoders' docstrings)",
+    )
     add("--eval-batch-size", type=int, default=None)
     add(
         "--eval-future",
@@ -293,7 +301,13 @@ def _task_update_analysis(model, names: list[str], output_dir: Path, plot: bool,
         return None
     analysis = analyse_task_updates(model, names)
     summary = analysis["summary"]
-    keys = ("collision_rate", "frobenius_cosine", "input_overlap", "mean_density")
+    keys = (
+        "collision_rate",
+        "frobenius_cosine",
+        "input_overlap",
+        "mean_density",
+        "mean_nuclear_norm",
+    )
     print(
         "task updates (mean over layers and task pairs): "
         + ", ".join(f"{k} {summary[k]:.3f}" for k in keys if summary[k] is not None)
@@ -386,6 +400,9 @@ def run(app: App, argv: list[str] | None = None) -> int:
     max_source = _setting(args, "max_source_length", smoke, 512)
     max_target = _setting(args, "max_target_length", smoke, 50)
     lengths = {"max_source_length": max_source, "max_target_length": max_target}
+    lengths["truncation"] = args.truncation
+    if causal_lm and args.truncation == "released":
+        lengths["train_padding_side"] = "left"  # the release pads on the left
     encoder = (
         CausalLMEncoder(tokenizer, **lengths) if causal_lm else Seq2SeqEncoder(tokenizer, **lengths)
     )
@@ -447,7 +464,8 @@ def run(app: App, argv: list[str] | None = None) -> int:
     trainer = ContinualTrainer(model, method, config, evaluate=evaluator)
     print(
         f"{app.title}: method {method.name}, model {model_name}, order {args.order} "
-        f"({', '.join(names)}), data {data_source}, {trainer.accelerator.num_processes} "
+        f"({', '.join(names)}), data {data_source}, truncation {args.truncation}, "
+        f"{trainer.accelerator.num_processes} "
         f"process(es), global batch {global_batch} = {per_device} x {grad_accum} x "
         f"{trainer.accelerator.num_processes}, output {output_dir}",
         flush=True,
@@ -468,6 +486,7 @@ def run(app: App, argv: list[str] | None = None) -> int:
         "model": model_name,
         "data": data_source,
         "tasks": names,
+        "truncation": args.truncation,
         "task_params": per_task,
         "method": {"name": method.name, **method.config.to_dict()},
         "trainer": config.to_dict(),

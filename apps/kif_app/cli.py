@@ -81,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-target-length", type=int, default=None, help="T5 target tokens (paper 128)")
     add("--cutoff-len", type=int, default=None, help="LLaMA sequence cutoff (paper 512)")
     add("--max-new-tokens", type=int, default=None, help="paper 128")
+    add(
+        "--truncation",
+        choices=("released", "cut"),
+        default="released",
+        help="released: as Recurrent-KIF's release, training inputs are cut to the limit "
+        "(--max-source-length / --cutoff-len) and test inputs are not cut; cut: test inputs "
+        "are cut to the same limit",
+    )
     add("--eval-batch-size", type=int, default=None)
     for dest, text in METHOD_FLAGS.items():
         add(f"--{dest.replace('_', '-')}", default=None, help=text)

@@ -8,6 +8,7 @@ string, the class key of the memory buffer.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,17 @@ def make_encoder(tokenizer, causal_lm: bool, settings: dict[str, Any]):
         pad_to_multiple_of=8,
         pad_token_id=0,
     )
+
+
+def evaluation_encoder(encoder, truncation: str):
+    """The encoder of the test prompts. ``released``: Recurrent-KIF's release tokenises test
+    inputs whole (only training inputs are cut: T5 at 1024 tokens, LLaMA at the 512 cutoff);
+    ``cut``: test inputs are cut to the training limit."""
+    if truncation == "released":
+        return dataclasses.replace(encoder, max_source_length=None)
+    if truncation != "cut":
+        raise ValueError(f"truncation must be 'released' or 'cut', got {truncation!r}")
+    return encoder
 
 
 def train_tasks(stream, encoder, causal_lm: bool) -> list[TrainTask]:

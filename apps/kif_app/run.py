@@ -23,6 +23,7 @@ from .cli import METHOD_FLAGS, build_parser
 from .data import (
     attach_dev_data,
     describe_order,
+    evaluation_encoder,
     load_tasks,
     make_encoder,
     task_names,
@@ -151,7 +152,7 @@ def run(argv: list[str] | None = None) -> int:
     )
 
     evaluator = generation_evaluator(
-        encoder,
+        evaluation_encoder(encoder, args.truncation),
         tokenizer,
         kif_match,
         max_new_tokens=_value(args, "max_new_tokens", settings),
@@ -181,6 +182,7 @@ def run(argv: list[str] | None = None) -> int:
         "test_files": {t.name: t.files.get("test") for t in stream},
         "order": {"olora": args.order, "description": describe_order(args)},
         "tasks": names,
+        "truncation": args.truncation,
         "method": {"name": method.name, **method.config.to_dict()},
         "trainer": config.to_dict(),
     }

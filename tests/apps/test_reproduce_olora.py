@@ -34,7 +34,7 @@ def test_smoke_pipeline_writes_the_report(app, tmp_path):
     assert len(list((out / "tasks").glob("*/adapter.safetensors"))) == 4
     assert "ap" in results["metrics"] and "bwt" in results["metrics"]
     config = json.loads((out / "run_config.json").read_text())
-    assert config["method"]["name"] == "olora"
+    assert config["method"]["name"] == "olora" and config["truncation"] == "released"
     assert [p["lambda_1"] for p in config["task_params"]] == [0.5] * 4
 
 

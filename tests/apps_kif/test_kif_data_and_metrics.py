@@ -91,3 +91,25 @@ def test_memory_on_the_real_training_sets(shared_data):
     train_ids = {t.name: {ex.id for ex in t.train} for t in tasks}
     for name, chosen in zip(buffer.task_names, buffer.task_rows):
         assert {r["id"] for r in chosen} <= train_ids[name]  # training rows only
+
+
+def test_released_truncation_cuts_training_inputs_only():
+    """Recurrent-KIF's release cuts training inputs to the limit and tokenises test inputs whole
+    (T5 and the Alpaca LLaMA recipe); ``--truncation cut`` cuts test inputs too."""
+    from kif_app.data import evaluation_encoder
+    from kif_app.encoding import alpaca_encoder
+
+    from cl_data import Prompted
+
+    tok = byte_level_tokenizer()
+    long = [Prompted("x" * 300, "y", "t", "t-0")]
+    t5 = Seq2SeqEncoder(tok, max_source_length=64, max_target_length=8)
+    llama = alpaca_encoder(tok, cutoff_len=64, max_new_tokens=8)
+    for enc in (t5, llama):
+        assert len(enc.encode(long[0].source, "y")["input_ids"]) <= 64
+        assert int(enc.generation_batch(long).attention_mask.sum()) == 64
+        whole = evaluation_encoder(enc, "released")
+        assert int(whole.generation_batch(long).attention_mask.sum()) == 301  # BOS + 300 bytes
+        assert evaluation_encoder(enc, "cut") is enc
+    with pytest.raises(ValueError, match="truncation"):
+        evaluation_encoder(t5, "trim")

@@ -119,6 +119,7 @@ def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data):
     assert run(argv) == 0
     config = json.loads((out / "run_config.json").read_text())
     assert config["method"]["outer_batch_size"] == 2 and config["trainer"]["batch_size"] == 4
+    assert config["truncation"] == "released"
     stats = json.loads((out / "tasks" / "01_copa" / "kif_stats.json").read_text())
     assert stats["fusions"] == 2 and stats["outer_steps"] == 2
     preds = [json.loads(line) for line in (out / "predictions" / "after01_cb.jsonl").open()]

@@ -45,10 +45,15 @@ def test_llama_smoke_writes_results_and_the_task_update_analysis(tmp_path, capsy
     assert len(analysis["pairs"]) == 6
     assert {n.rsplit(".", 1)[-1] for n in analysis["layers"]} == {"q_proj", "v_proj"}
     assert 0.0 <= analysis["summary"]["collision_rate"] <= 1.0
+    nuclear = analysis["nuclear_norm_per_layer"]
+    assert list(nuclear) == analysis["layers"]
+    assert all(len(v) == 4 and all(x > 0 for x in v) for v in nuclear.values())
+    assert list(analysis["nuclear_norm_distribution"]) == results["tasks"]
     assert (out / "task_updates.png").is_file() and (out / "results_heatmap.png").is_file()
     assert len(list((out / "tasks").glob("*/adapter.safetensors"))) == 4
     config = json.loads((out / "run_config.json").read_text())
     assert config["method"]["name"] == "nlora" and config["method"]["nlora_target"] == "ab"
+    assert config["truncation"] == "released"  # the releases' collator, the paper default
     assert [p["lambda_1"] for p in config["task_params"]] == [0.46] * 4  # LLaMA order-1 table
     assert [p["lr"] for p in config["task_params"]] == [2e-2] * 4  # the smoke preset's
 

@@ -11,6 +11,7 @@ from cl_methods.adapters import append_new_adapters, stacked_lora_layers
 from cl_methods.analysis import (
     TaskUpdate,
     analyse_task_updates,
+    distribution,
     pair_measures,
     plot_task_updates,
     task_measures,
@@ -95,3 +96,64 @@ def test_run_summary_over_layers_and_pairs(tmp_path):
     assert out["per_task"]["density"] == pytest.approx([2 / 6, 1 / 6, 2 / 6])
     png = plot_task_updates(out, tmp_path / "t.png")
     assert png.stat().st_size > 1000
+
+
+def test_nuclear_norms_per_layer_and_their_distribution(tmp_path):
+    """Every task's ||dW||_* in every layer, against torch's nuclear norm of the dense update."""
+    method = build_method("inclora", {"r": 2, "alpha": 1.0, "dropout": 0.0})  # scale 0.5
+    model = method.prepare(_QV())
+    layers = stacked_lora_layers(model)
+    g = torch.Generator().manual_seed(0)
+    dense: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    for task in range(3):
+        with torch.no_grad():
+            for name, layer in layers.items():
+                a = torch.randn(2, 3, generator=g) * (task + 1)
+                b = torch.randn(2, 2, generator=g)
+                if task == 1 and name == "v":
+                    b[:, 1] = 0.0  # a rank-1 update
+                layer.lora_A.copy_(a)
+                layer.lora_B.copy_(b)
+                dense[name].append(0.5 * b @ a)
+        append_new_adapters(model)
+    out = analyse_task_updates(model, ["x", "y", "z"])
+    per_layer = out["nuclear_norm_per_layer"]
+    assert list(per_layer) == ["q", "v"]
+    for name, updates in dense.items():
+        expected = [float(torch.linalg.matrix_norm(d, ord="nuc")) for d in updates]
+        assert per_layer[name] == pytest.approx(expected, rel=1e-5)
+    dist = out["nuclear_norm_distribution"]
+    assert list(dist) == ["x", "y", "z"]
+    for k, task in enumerate(["x", "y", "z"]):
+        values = torch.tensor(
+            [float(torch.linalg.matrix_norm(dense[n][k], ord="nuc")) for n in ("q", "v")]
+        )
+        assert dist[task]["count"] == 2
+        assert dist[task]["mean"] == pytest.approx(float(values.mean()), rel=1e-5)
+        assert dist[task]["std"] == pytest.approx(float(values.std(unbiased=False)), rel=1e-5)
+        assert dist[task]["min"] == pytest.approx(float(values.min()), rel=1e-5)
+        assert dist[task]["max"] == pytest.approx(float(values.max()), rel=1e-5)
+        for key, q in (("q1", 0.25), ("median", 0.5), ("q3", 0.75)):
+            assert dist[task][key] == pytest.approx(float(torch.quantile(values, q)), rel=1e-5)
+        assert out["per_task"]["nuclear_norm"][k] == pytest.approx(dist[task]["mean"])
+    # the figure gains a panel: the nuclear norms' distribution per task
+    import matplotlib.image
+
+    with_boxes = plot_task_updates(out, tmp_path / "with.png")
+    without = dict(out, nuclear_norm_per_layer={})
+    plain = plot_task_updates(without, tmp_path / "without.png")
+    assert matplotlib.image.imread(with_boxes).shape[1] > matplotlib.image.imread(plain).shape[1]
+
+
+def test_distribution_matches_torch():
+    values = torch.rand(7, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 9
+    dist = distribution(values.tolist())
+    assert dist["count"] == 7
+    assert dist["mean"] == pytest.approx(float(values.mean()))
+    assert dist["std"] == pytest.approx(float(values.std(unbiased=False)))
+    for key, q in (("min", 0.0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1.0)):
+        assert dist[key] == pytest.approx(float(torch.quantile(values, q)))
+    assert distribution([]) == {
+        "count": 0,
+        **dict.fromkeys(("mean", "std", "min", "q1", "median", "q3", "max")),
+    }

@@ -34,7 +34,7 @@ def test_selection_rule():
         select_checkpoint([])
 
 
-def _trainer(tiny_llama, random_sample, out, epochs=2):
+def _trainer(tiny_llama, random_sample, out, epochs=2, **overrides):
     phi = TrainAttention.from_causal_lm(tiny_llama(0), lora=LORA)
     theta = add_lora(tiny_llama(1), LORA)
     g = torch.Generator().manual_seed(0)
@@ -47,6 +47,7 @@ def _trainer(tiny_llama, random_sample, out, epochs=2):
         eval_every=2,
         inner=InnerConfig(lr=1e-2),
         validation=ValidationConfig(epochs=1, batch_size=2, lr=1e-2),
+        **overrides,
     )
     return MetaTrainer(phi, theta, train, val, cfg, out, progress=False)
 
@@ -66,6 +67,25 @@ def test_run_writes_checkpoints_log_and_selection(tiny_llama, random_sample, tmp
         ).is_file()
     after = trainer.phi.trainable_parameters()
     assert any(not torch.equal(before[k], after[k].detach()) for k in before)
+
+
+def test_last_step_off_the_interval_is_not_validated_by_default(
+    tiny_llama, random_sample, tmp_path
+):
+    """The released code validates at multiples of the interval only: with 3 steps and an
+    interval of 2 the selection sees steps 0 and 2; ``validate_last=True`` adds step 3."""
+    assert MetaTrainConfig().validate_last is False
+    trainer = _trainer(tiny_llama, random_sample, tmp_path / "released", epochs=1)
+    result = trainer.run()
+    assert result["steps"] == 3 and result["done"]
+    assert [e["step"] for e in result["log"]] == [0, 2]
+    log = json.loads((tmp_path / "released" / "validation_log.json").read_text())
+    assert [e["step"] for e in log] == [0, 2]
+    assert json.loads((tmp_path / "released" / "selected.json").read_text())["step"] in (0, 2)
+    assert not (tmp_path / "released" / "checkpoints" / "step_000003").exists()
+    last = _trainer(tiny_llama, random_sample, tmp_path / "last", epochs=1, validate_last=True)
+    assert [e["step"] for e in last.run()["log"]] == [0, 2, 3]
+    assert (tmp_path / "last" / "checkpoints" / "step_000003").is_dir()
 
 
 def test_resume_continues_to_the_same_result(tiny_llama, random_sample, tmp_path):

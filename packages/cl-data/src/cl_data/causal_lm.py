@@ -1,8 +1,10 @@
 """Causal-LM encoding: `bos + source + target + eos`, loss on target + EOS only.
 
-The prompt (`bos + source`) is cut by one rule that does not look at the target, so a training
-sequence always starts with exactly the prompt that generation feeds the model; the target is never
-dropped (only the source is cut). BOS is attended in training and in generation alike.
+With `truncation="cut"` (the default) the prompt (`bos + source`) is cut by one rule that does not
+look at the target, so a training sequence always starts with exactly the prompt that generation
+feeds the model; the target is never dropped (only the source is cut). BOS is attended in training
+and in generation alike. `truncation="released"` reproduces the O-LoRA / N-LoRA releases' collator
+instead (see :class:`CausalLMEncoder`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from cl_data.batching import (
     pad,
     resolve_pad_id,
 )
+from cl_data.truncation import (
+    Truncation,
+    check_right_truncation,
+    check_truncation,
+    released_prompt_ids,
+    released_training_ids,
+)
 
 
 @dataclass
@@ -38,10 +47,35 @@ class CausalLMEncoder(BaseEncoder):
     right-padded by default; `train_padding_side="left"` (the Recurrent-KIF recipe) also returns
     `position_ids` counted from the first real token, so positions match generation.
     `pad_token_id` defaults to the tokenizer's pad token, else its EOS token.
+    `max_source_length=None` puts no limit on the prompt (Recurrent-KIF's release evaluates uncut).
+
+    `truncation="released"` follows the O-LoRA / N-LoRA releases' collator
+    (:mod:`cl_data.truncation`), with strings as it builds them: prompt = `bos_token + source`,
+    answer = `target + eos_token`, each tokenised with the tokenizer's own special tokens (a
+    LLaMA-style tokenizer that prepends BOS therefore starts every row with two BOS tokens, as the
+    release's did). Training: prompt + answer is limited to `max_source_length +
+    max_target_length` ids by decoding the first that-many ids with special tokens kept; the row is
+    tokenised again with `truncation=True, max_length=max_source_length`, which can cut the answer
+    (or all of it); the loss covers the positions that the release's mask, computed from the
+    lengths before that cut, leaves on. Evaluation: the prompt alone is limited to
+    `max_source_length` the same way. Both cuts keep the beginning (the tokenizer's right-side
+    truncation; `truncation_side` and `max_length` apply to `"cut"` only). Pass
+    `train_padding_side="left"` for the release's left padding.
+
+    DECISION: the O-LoRA and N-LoRA apps' presets use `"released"`, the behaviour behind the
+    published numbers; the encoder's own default stays the plain cut. The release builds its loss
+    mask per batch, anchored on the batch's longest row before the second tokenisation: in a batch
+    that mixes a row cut by `max_source_length` with shorter rows, the shorter rows lose the loss on
+    their first answer tokens. We compute every row's mask as the release does for a batch that
+    holds that row alone, which is exactly O-LoRA's LLaMA recipe (one row per device) and makes a
+    row's loss independent of its batch-mates; N-LoRA's LLaMA scripts used 4-6 rows per device,
+    where mixed batches differ as described. The decode step uses
+    `clean_up_tokenization_spaces=decode_clean_up`; the default `False` is LLaMA's tokenizer
+    setting; `None` keeps the tokenizer's own.
     """
 
     tokenizer: Any
-    max_source_length: int = 512
+    max_source_length: int | None = 512
     max_target_length: int = 50
     max_length: int | None = None
     pad_to_multiple_of: int | None = None
@@ -49,10 +83,22 @@ class CausalLMEncoder(BaseEncoder):
     train_padding_side: Side = "right"
     add_bos: bool = True
     pad_token_id: int | None = None
+    truncation: Truncation = "cut"
+    decode_clean_up: bool | None = False
 
     def __post_init__(self) -> None:
+        check_truncation(self.truncation)
+        if self.truncation == "released":
+            check_right_truncation(self.tokenizer)
+            if self.max_length is not None or self.max_source_length is None:
+                raise ValueError(
+                    "truncation='released' limits a row to max_source_length tokens: give "
+                    f"max_source_length (got {self.max_source_length}) and no max_length "
+                    f"(got {self.max_length})"
+                )
         bos = self.tokenizer.bos_token_id if self.add_bos else None
         self._bos = [] if bos is None else [int(bos)]
+        self._bos_text = (self.tokenizer.bos_token or "") if self._bos else ""
         self._eos = eos_id(self.tokenizer)
         self._pad = resolve_pad_id(self.tokenizer, self.pad_token_id)
         check_multiple(self.pad_to_multiple_of)
@@ -64,7 +110,7 @@ class CausalLMEncoder(BaseEncoder):
                 f"max_target_length must be >= 1 (it includes EOS), got {self.max_target_length}"
             )
         budget = self.prompt_budget
-        if budget < len(self._bos) + 1:
+        if budget is not None and budget < len(self._bos) + 1:
             raise ValueError(
                 f"no room for the source: max_source_length={self.max_source_length}, "
                 f"max_length={self.max_length}, max_target_length={self.max_target_length} "
@@ -72,18 +118,25 @@ class CausalLMEncoder(BaseEncoder):
             )
 
     @property
-    def prompt_budget(self) -> int:
-        """The most tokens a prompt (BOS included) may hold."""
+    def prompt_budget(self) -> int | None:
+        """The most tokens a prompt (BOS included) may hold (None: no limit)."""
         budget = self.max_source_length
         if self.max_length is not None:
-            budget = min(budget, self.max_length - self.max_target_length)
+            room = self.max_length - self.max_target_length
+            budget = room if budget is None else min(budget, room)
         return budget
 
     def prompt_ids(self, source: str) -> list[int]:
-        """BOS + source tokens, the source cut on `truncation_side` to fit the budget."""
+        """The prompt of `source` as generation sees it: `cut`: BOS + source tokens, the source
+        cut on `truncation_side` to fit the budget; `released`: the release's evaluation rows."""
+        budget = self.prompt_budget
+        if self.truncation == "released":
+            return released_prompt_ids(
+                self.tokenizer, self._bos_text, source, budget, self.decode_clean_up
+            )
         ids = self.tokenizer(source, add_special_tokens=False)["input_ids"]
-        room = self.prompt_budget - len(self._bos)
-        if len(ids) > room:
+        room = None if budget is None else budget - len(self._bos)
+        if room is not None and len(ids) > room:
             ids = ids[len(ids) - room :] if self.truncation_side == "left" else ids[:room]
         return [*self._bos, *ids]
 
@@ -94,6 +147,21 @@ class CausalLMEncoder(BaseEncoder):
 
     def encode(self, source: str, target: str) -> dict[str, list[int]]:
         """One training sequence; labels are -100 on the prompt (BOS included)."""
+        if self.truncation == "released":
+            ids, start = released_training_ids(
+                self.tokenizer,
+                self._bos_text,
+                source,
+                target,
+                self.max_source_length,
+                self.max_target_length,
+                self.decode_clean_up,
+            )
+            return {
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "labels": [IGNORE_INDEX] * min(start, len(ids)) + ids[start:],
+            }
         prompt = self.prompt_ids(source)
         answer = self.answer_ids(target)
         return {

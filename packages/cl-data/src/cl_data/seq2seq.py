@@ -18,26 +18,55 @@ from cl_data.batching import (
     pad,
     resolve_pad_id,
 )
+from cl_data.truncation import (
+    Truncation,
+    check_right_truncation,
+    check_truncation,
+    released_source_ids,
+)
 
 
 @dataclass
 class Seq2SeqEncoder(BaseEncoder):
     """Encoder for encoder-decoder models; works with any Hugging Face tokenizer.
 
-    Source: the tokenizer's own encoding (T5 appends `</s>`), cut to `max_source_length`.
+    Source: the tokenizer's own encoding (T5 appends `</s>`), at most `max_source_length` ids
+    (`None`: no limit, e.g. for evaluation as Recurrent-KIF's release does it).
     Target: its tokens cut to `max_target_length - 1`, then EOS (as T5's tokenizer does).
     Batches are right-padded with the pad id; labels are padded with -100.
     Defaults follow the benchmark: source 512, target 50 (Recurrent-KIF's T5: 1024, 128, 8).
+
+    `truncation` says how a source longer than `max_source_length` is shortened:
+    - `"cut"` (default): the tokenizer cuts the ids (`truncation=True`): the first
+      `max_source_length - 1` tokens, then EOS, as Recurrent-KIF's release trains.
+    - `"released"`: as the O-LoRA / N-LoRA releases' collator (:mod:`cl_data.truncation`): the first
+      `max_source_length` ids are decoded to text with special tokens skipped, and that text is
+      tokenised again with `truncation=True, max_length=max_source_length`, in training and in
+      evaluation. The text is re-tokenised, so the ids can differ from a cut.
+
+    DECISION: the O-LoRA and N-LoRA apps' presets use `"released"`, the releases' behaviour and so
+    the one behind the published numbers; the encoder's own default stays the plain cut (the
+    behaviour it always had, which the other apps keep). The decode step uses
+    `clean_up_tokenization_spaces=decode_clean_up`; its default `True` is what T5's tokenizer did
+    under transformers 4.28, the version both releases pin (it turns "word ." into "word.");
+    `None` keeps the tokenizer's own setting (transformers 5 turned it off). Labels are encoded
+    alike in both modes: for T5-style tokenizers, which append EOS, the release's
+    `tok(target, max_length=max_target_length, truncation=True)` gives the same ids.
     """
 
     tokenizer: Any
-    max_source_length: int = 512
+    max_source_length: int | None = 512
     max_target_length: int = 50
     pad_to_multiple_of: int | None = None
     pad_token_id: int | None = None
+    truncation: Truncation = "cut"
+    decode_clean_up: bool | None = True
 
     def __post_init__(self) -> None:
-        if self.max_source_length < 1:
+        check_truncation(self.truncation)
+        if self.truncation == "released":
+            check_right_truncation(self.tokenizer)
+        if self.max_source_length is not None and self.max_source_length < 1:
             raise ValueError(f"max_source_length must be >= 1, got {self.max_source_length}")
         if self.max_target_length < 1:
             raise ValueError(
@@ -48,9 +77,13 @@ class Seq2SeqEncoder(BaseEncoder):
         self._pad = resolve_pad_id(self.tokenizer, self.pad_token_id)
 
     def source_ids(self, source: str) -> list[int]:
-        return list(
-            self.tokenizer(source, truncation=True, max_length=self.max_source_length)["input_ids"]
-        )
+        """Encoder input ids of `source`, shortened as `truncation` says."""
+        limit = self.max_source_length
+        if limit is None:
+            return list(self.tokenizer(source)["input_ids"])
+        if self.truncation == "released":
+            return released_source_ids(self.tokenizer, source, limit, self.decode_clean_up)
+        return list(self.tokenizer(source, truncation=True, max_length=limit)["input_ids"])
 
     def target_ids(self, target: str) -> list[int]:
         ids = self.tokenizer(target, add_special_tokens=False)["input_ids"]

@@ -31,6 +31,11 @@ Subspace measures (standard definitions):
   O-LoRA makes the input subspaces (spans of the A rows) orthogonal.
 - ``a_orthogonality_l1``: O-LoRA's own regulariser on the pair, ``sum |A_i A_j^T|`` (unscaled).
 
+Nuclear norms, as in the N-LoRA release's analysis figure (their distributions for O-LoRA and
+N-LoRA): ``nuclear_norm_per_layer[layer][k]`` is ``||dW_k||_*`` of task ``k`` in that adapted
+layer, and ``nuclear_norm_distribution[task]`` summarises one task's values over the layers
+(count, mean, population std, min, quartiles by linear interpolation, max).
+
 Everything is computed in fp32 on the layer's device, one layer at a time, from the low-rank
 factors where possible (SVDs of ``r x r`` cores), so it stays cheap on 7B-parameter models.
 """
@@ -174,6 +179,33 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's and torch's default)."""
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+
+
+def distribution(values: list[float]) -> dict[str, float | int | None]:
+    """Count, mean, population std, min, quartiles and max of ``values`` (None when empty)."""
+    keys = ("mean", "std", "min", "q1", "median", "q3", "max")
+    if not values:
+        return {"count": 0, **dict.fromkeys(keys)}
+    ordered = sorted(values)
+    mean = sum(ordered) / len(ordered)
+    return {
+        "count": len(ordered),
+        "mean": mean,
+        "std": (sum((v - mean) ** 2 for v in ordered) / len(ordered)) ** 0.5,
+        "min": ordered[0],
+        "q1": _quantile(ordered, 0.25),
+        "median": _quantile(ordered, 0.5),
+        "q3": _quantile(ordered, 0.75),
+        "max": ordered[-1],
+    }
+
+
 @torch.no_grad()
 def analyse_task_updates(
     model: nn.Module,
@@ -185,7 +217,9 @@ def analyse_task_updates(
 
     ``summary[measure]``: mean over layers and pairs; ``pair_matrix[measure][i][j]``: mean over
     layers (symmetric, ``None`` on the diagonal); ``per_layer[layer][measure]``: mean over pairs;
-    ``per_task[measure][k]``: mean over layers. With fewer than two stacked tasks (SeqLoRA, MTL,
+    ``per_task[measure][k]``: mean over layers; ``nuclear_norm_per_layer[layer][k]``: task ``k``'s
+    nuclear norm in that layer; ``nuclear_norm_distribution[task]``: its summary over the layers
+    (:func:`distribution`). With fewer than two stacked tasks (SeqLoRA, MTL,
     SeqFT) there are no pairs and the pair entries are empty.
     """
     updates = layer_task_updates(model)
@@ -194,13 +228,16 @@ def analyse_task_updates(
     names += [f"task{k}" for k in range(len(names), n_tasks)]
     pairs = list(combinations(range(n_tasks), 2))
     per_layer: dict[str, dict[str, Any]] = {}
+    nuclear: dict[str, list[float]] = {}
     pair_sums = {m: [[[] for _ in range(n_tasks)] for _ in range(n_tasks)] for m in PAIR_MEASURES}
     task_sums = {m: [[] for _ in range(n_tasks)] for m in TASK_MEASURES}
     for layer, ups in updates.items():
         layer_pairs = {m: [] for m in PAIR_MEASURES}
+        nuclear[layer] = []
         for k, up in enumerate(ups):
             for m, v in task_measures(up, rel_threshold).items():
                 task_sums[m][k].append(v)
+            nuclear[layer].append(task_sums["nuclear_norm"][k][-1])
         prepared = [_Prepared.of(up, rel_threshold, rank_rtol) for up in ups]
         for i, j in pairs:
             if j >= len(ups):
@@ -231,4 +268,8 @@ def analyse_task_updates(
         "pair_matrix": pair_matrix,
         "per_task": {m: [_mean(v) for v in task_sums[m]] for m in TASK_MEASURES},
         "per_layer": per_layer,
+        "nuclear_norm_per_layer": nuclear,
+        "nuclear_norm_distribution": {
+            name: distribution(task_sums["nuclear_norm"][k]) for k, name in enumerate(names)
+        },
     }

@@ -9,6 +9,11 @@
             step += 1
             if step % 10 == 0: validate(step); save(phi, step)
 
+Validation (and a checkpoint) happens at step 0 and at every multiple of ``eval_every`` only, as in
+the spec and the released code: when the last step is not a multiple, the steps after the last
+multiple are trained but never validated, so they cannot be selected (``validate_last=True``
+validates and saves that last step too).
+
 Output folder: ``checkpoints/step_XXXXXX/`` (phi's trainable tensors), ``validation_log.json``,
 ``selected.json`` (best so far: highest accuracy, then lower NLL, then earlier step), and
 ``state.pt`` (everything needed to resume after the last validation).
@@ -37,6 +42,13 @@ from .validation import ValidationConfig, snapshot_theta0, validate
 
 @dataclass
 class MetaTrainConfig:
+    """Meta-training settings (spec taalm.md section 4; defaults are the paper's).
+
+    ``eval_every``: phi steps between validations (each also saves a checkpoint).
+    ``validate_last``: also validate and save after the last step when it is not a multiple of
+    ``eval_every``. Off by default, as in the released code, whose selection only sees multiples.
+    """
+
     epochs: int = 30
     batch_size: int = 16
     phi_lr: float = 2e-4
@@ -45,7 +57,7 @@ class MetaTrainConfig:
     eval_every: int = 10
     shuffle_seed: int = 1
     pad_token_id: int = 0
-    validate_last: bool = True
+    validate_last: bool = False
     inner: InnerConfig = field(default_factory=InnerConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
