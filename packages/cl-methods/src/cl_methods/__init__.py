@@ -5,7 +5,7 @@ callable.
 """
 
 from .evaluation import GenerationEvaluator
-from .method import Method, MethodConfig, StepInfo, TaskContext
+from .method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
 from .registry import (
     available_methods,
     build_method,
@@ -24,6 +24,7 @@ __all__ = [
     "GenerationEvaluator",
     "Method",
     "MethodConfig",
+    "RunInfo",
     "StepInfo",
     "TaskContext",
     "TaskScore",

@@ -38,8 +38,25 @@ from ..classic.task_lora import (
     task_lora_layers,
 )
 from ..classic.task_prompts import PromptTunedLM
-from ..method import Method, MethodConfig, TaskContext
+from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
+
+#: Prompt-tuning initialisation texts by data family (spec classic-methods.md §3.3); a run's
+#: ``RunInfo.data_family`` picks one when ``prompt_init_ids`` is left empty.
+PROMPT_INIT_TEXT: dict[str, str] = {
+    "topic": "Classify the topic of this sentence:",
+    "intent": "Classify the intent of this sentence:",
+    "relation": "Classify the relationship in this sentence:",
+    "concept_1k": "Answer the question below:",
+}
+
+
+def prompt_init_ids(run: RunInfo) -> tuple[int, ...]:
+    """Token ids of the run's data family's init text (empty without a tokenizer or family)."""
+    text = PROMPT_INIT_TEXT.get(run.data_family or "")
+    if text is None or run.tokenizer is None:
+        return ()
+    return tuple(run.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 @dataclass
@@ -52,8 +69,9 @@ class PeftConfig(MethodConfig):
     alpha: float = 8.0
     dropout: float = 0.1
     targets: tuple[str, ...] = ()
-    num_tasks: int = 0  # 0: from the model's label space or the stream
-    il_mode: Literal["CIL", "TIL"] = "CIL"  # generative models only; heads models know theirs
+    num_tasks: int = 0  # 0: from the run, the model's label space or the stream
+    # generative models only (heads models know theirs); None: the run's scenario, else CIL
+    il_mode: Literal["CIL", "TIL"] | None = None
     cil_adapter_select: Literal["nll", "latest"] = "nll"
     classifier_lr: float = 1e-3
     classifier_weight_decay: float = 0.01
@@ -78,6 +96,17 @@ class Peft(Method):
         self.current = 0
         self._heads: ClassifierModel | None = None
         self._lm: PromptTunedLM | None = None
+
+    def bind_run(self, run: RunInfo) -> None:
+        """Unset settings from the run: il_mode (TIL for a TIL run, else CIL), num_tasks, and
+        the prompt-tuning init ids (the data family's init text)."""
+        cfg = self.config
+        if cfg.il_mode is None:
+            cfg.il_mode = "TIL" if run.scenario == "TIL" else "CIL"
+        if not cfg.num_tasks:
+            cfg.num_tasks = run.num_tasks
+        if cfg.adapter == "prompt_tuning" and not cfg.prompt_init_ids:
+            cfg.prompt_init_ids = prompt_init_ids(run)
 
     def _prompt_host(self) -> ClassifierModel | PromptTunedLM:
         host = self._heads if self._heads is not None else self._lm

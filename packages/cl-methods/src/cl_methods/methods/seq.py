@@ -33,9 +33,10 @@ from ..adapters import LoRAConfig, attach_stacked_lora, paper_targets, stacked_l
 from ..adapters.inject import unwrap_model
 from ..classic.backbones import ClassifierModel
 from ..classic.probing import class_means
-from ..method import Method, MethodConfig, StepInfo, TaskContext
+from ..method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
 from ..registry import register_method
 from ..trainer.schedule import steps_per_epoch
+from .peft_task import prompt_init_ids
 
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _EMBED = re.compile(r"(?:^|\.)(?:embeddings|embed_tokens|embed_in|wte|wpe|embed_positions)\b")
@@ -100,6 +101,11 @@ class Seq(Method):
     def extra_epochs(self, task_index: int) -> int:
         """Epochs task ``task_index`` runs on top of the configured ones (the warm-up)."""
         return self.config.warmup_epochs if task_index == 0 else 0
+
+    def bind_run(self, run: RunInfo) -> None:
+        """An empty ``prompt_init_ids`` of prompt tuning takes the run's data family's text."""
+        if self.config.peft_type == "prompt_tuning" and not self.config.prompt_init_ids:
+            self.config.prompt_init_ids = prompt_init_ids(run)
 
     # -- hooks ----------------------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:
