@@ -145,7 +145,7 @@ def test_freeze_layers_match_indices_numerically(bert_heads, space, tiny, tmp_pa
     assert _layer_index("encoder.layer.10.output.dense.weight") == 10
     assert _layer_index("embeddings.word_embeddings.weight") is None
     model = bert_heads()
-    method = build_method("seq", {"freeze_layers": "1", "freeze_embeddings": True})
+    method = build_method("seq", {"freeze_layers": (1,), "freeze_embeddings": True})
     method.prepare(model)
     grads = {n: p.requires_grad for n, p in model.backbone.named_parameters()}
     assert not grads["encoder.layer.1.attention.self.query.weight"]

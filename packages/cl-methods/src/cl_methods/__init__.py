@@ -9,9 +9,7 @@ from .method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
 from .registry import (
     available_methods,
     build_method,
-    config_from_dict,
     get_method_class,
-    parse_bool,
     register_method,
 )
 from .trainer import ContinualResult, ContinualTrainer, TaskScore, TrainerConfig, TrainTask
@@ -32,8 +30,6 @@ __all__ = [
     "TrainerConfig",
     "available_methods",
     "build_method",
-    "config_from_dict",
     "get_method_class",
-    "parse_bool",
     "register_method",
 ]

@@ -128,6 +128,9 @@ class KAdapterConfig(CklConfig):
 class KAdapter(CklMethod):
     config_class = KAdapterConfig
 
+    def base_lora(self) -> bool:
+        return False
+
     def prepare(self, model: nn.Module) -> nn.Module:
         if isinstance(model, KAdapterLM):
             return model

@@ -116,6 +116,9 @@ class MixReview(CklMethod):
         self.position = 0  # stream positions used in the current task (same on every process)
         self._task_index: int | None = None
 
+    def replay_ratio(self) -> float:
+        return self.config.replay_ratio
+
     def set_replay_records(self, records: Sequence[Any]) -> None:
         """Replay records given directly (instead of ``replay_files``); kept as given, so a lazy
         sequence stays lazy."""
