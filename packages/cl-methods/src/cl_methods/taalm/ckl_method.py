@@ -11,7 +11,7 @@ frozen Train-Attention's weights when TAALM attaches one (``self.weighter``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +28,10 @@ Weighter = Callable[[Batch], torch.Tensor]
 class CklConfig(MethodConfig):
     """known_masking: drop targets theta already predicts greedily (off at deployment, §5)."""
 
-    known_masking: bool = False
+    known_masking: bool = field(
+        default=False,
+        metadata={"help": "drop targets theta already predicts greedily (off at deployment)"},
+    )
 
 
 def batch_ids_and_mask(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
