@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.config import ConfigError
+
 T5_EPOCHS = 10
 
 # order -> (global batch, lr, lambda_1 or None for the per-task table)
@@ -63,7 +65,7 @@ LLAMA_PER_DEVICE_BATCH = 4
 
 def _order4_lambda(name: str) -> float:
     if name not in ORDER4_LAMBDAS:
-        raise SystemExit(
+        raise ConfigError(
             f"N-LoRA's order-4 table has no lambda_1 for task {name!r} (it lists "
             f"{sorted(ORDER4_LAMBDAS)}); pass --lambda-1 to set one for every task"
         )
@@ -78,12 +80,12 @@ def nlora_task_params(
     ``lambda_1`` (the command line's) replaces the table's value for every task; it is taken
     here so that order 4's table is not consulted for task names it does not list."""
     if order not in T5_TABLE:
-        raise SystemExit(f"N-LoRA has orders 1-6, got {order}")
+        raise ConfigError(f"N-LoRA has orders 1-6, got {order}")
     _, t5_lr, t5_lambda = T5_TABLE[order]
     if causal_lm and order in LLAMA_TABLE:
         _, schedule, lam = LLAMA_TABLE[order]
         if len(names) != len(schedule):
-            raise SystemExit(
+            raise ConfigError(
                 f"the LLaMA table of order {order} has {len(schedule)} tasks, the stream has "
                 f"{len(names)} ({names})"
             )
