@@ -96,7 +96,7 @@ class TrainAttentionRun:
             )
         for key in ("theta_model", "phi_model", "tokenizer"):
             if getattr(self, key) is not None:
-                check_model_folder(getattr(self, key), key)
+                check_model_folder(getattr(self, key), key, config_json=key != "tokenizer")
 
 
 TA_SMOKE: dict[str, Any] = {
@@ -292,7 +292,7 @@ class TaalmRun:
         for key in ("model", "tokenizer"):
             value = getattr(self, key)
             if value is not None and value != SMOKE["model"]:
-                check_model_folder(value, key)
+                check_model_folder(value, key, config_json=key == "model")
 
     def label(self) -> str:
         """The method as the paper's tables name it (``taalm+mixreview``)."""

@@ -152,6 +152,9 @@ class Taalm(Method):
         for p in self.parts:
             p.set_replay_records(records)
 
+    def needs_object_mask(self) -> bool:
+        return any(p.needs_object_mask() for p in self.parts)
+
     def base_lora(self) -> bool:
         return all(p.base_lora() for p in self.parts)
 
