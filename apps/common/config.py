@@ -167,7 +167,7 @@ def _converter(tp: Any, optional: bool) -> Callable[[str], Any]:
     return convert
 
 
-def _flat_field(path: str, tp: Any, f: Any, aliases: list[str]) -> tuple[str, Any, Any]:
+def _flat_field(path: str, tp: Any, f: Any) -> tuple[str, Any, Any]:
     """One field of the flat dataclass handed to HfArgumentParser."""
     inner, optional = _optional(tp)
     origin = typing.get_origin(inner)
@@ -189,7 +189,7 @@ def _flat_field(path: str, tp: Any, f: Any, aliases: list[str]) -> tuple[str, An
         default = None
     if isinstance(default, tuple):
         default = list(default)
-    meta = {"help": f.metadata.get("help", ""), "aliases": aliases}
+    meta = {"help": f.metadata.get("help", "")}
     if isinstance(default, (list, dict)):
         value = default
         spec = field(default_factory=lambda: value, metadata=meta)
@@ -214,11 +214,12 @@ class Parser:
                 short = path[len(METHOD) + 1 :]
                 if short.split(".")[0] not in roots:
                     opts += [f"--{v}" for v in _spellings(short) if f"--{v}" not in taken]
-            name, flat_type, spec_field = _flat_field(path, tp, f, [])
+            name, flat_type, spec_field = _flat_field(path, tp, f)
             aliases = [o for o in opts if o not in (f"--{name}", f"--{name.replace('_', '-')}")]
-            spec_field.metadata = types.MappingProxyType(
-                {**spec_field.metadata, "aliases": aliases}
-            )
+            meta = {**spec_field.metadata, "aliases": aliases}
+            if path == "method" and spec.methods:
+                meta["help"] = f"{meta['help']}; one of: {', '.join(spec.methods)}"
+            spec_field.metadata = types.MappingProxyType(meta)
             fields_.append((name, flat_type, spec_field))
             self.options[path] = opts
         self.flat = dataclasses.make_dataclass("FlatConfig", fields_)

@@ -25,7 +25,7 @@ def _h(text: str, **bounds: float) -> dict[str, Any]:
 @dataclass
 class LoRARunConfig:
     order: Literal[1, 2, 3, 4, 5, 6] = field(default=1, metadata=_h("task order of the paper"))
-    method: str = field(default="olora", metadata=_h("the method (see --help for choices)"))
+    method: str = field(default="olora", metadata=_h("the method"))
     preset: Literal["paper", "smoke"] = field(
         default="paper",
         metadata=_h("smoke: a tiny random model (--smoke-arch) + byte tokenizer on the embedded "

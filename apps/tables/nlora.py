@@ -16,7 +16,7 @@ order 1, batch 48: 1e-3/1, 1e-4/10, 1e-4/1, 1e-4/1, lambda_1 0.46;
 order 2, batch 32: 1e-4/1, 5e-5/5, 5e-5/1, 5e-5/1, lambda_1 0.38;
 order 3, batch 32: 1e-4/5, 1e-4/10, 1e-4/1, 1e-4/1, lambda_1 0.4.
 LLaMA orders 4-6 have no released N-LoRA schedule: this recipe uses the T5 row of that order
-(batch, lr, lambda_1, 10 epochs); the run's ``run_config.json`` records the values used. The
+(batch, lr, lambda_1, 10 epochs); ``results.json`` (``config``) records the values used. The
 LLaMA per-device batch is not published; 4 is used (global batch = 4 x accumulation x GPUs).
 """
 
