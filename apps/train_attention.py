@@ -22,8 +22,8 @@ order, each evidence paired with its schematic probe).
 
 Output folder: ``checkpoints/step_XXXXXX/`` (phi: ``train_attention.safetensors`` + ``.json``),
 ``validation_log.json``, ``selected.json``, ``selected/`` (a copy of the chosen checkpoint),
-``run_config.yaml`` (the settings; README "Configuration"), ``config.json`` (with the pool sizes)
-and ``state.pt`` (a rerun with the same settings resumes).
+``run_config.yaml`` (the settings; README "Configuration"), ``config.json`` (pool sizes, the
+resolved meta-training config) and ``state.pt`` (a rerun with the same settings resumes).
 
     python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl \
         --output-dir runs/ta
@@ -194,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     config.save(args, out)
     run_info = {
-        "run": config.plain(args),
         "phi_backbone": phi_name,
         "train_records": len(train),
         "val_records": len(val),
