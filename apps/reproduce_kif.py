@@ -64,7 +64,7 @@ def check_int8(cfg: KIFRun) -> None:
     if not torch.cuda.is_available():
         raise config.ConfigError(
             "--load-in-8bit (the paper's int8 LLaMA base) needs a CUDA GPU with bitsandbytes; "
-            "this machine has no GPU. Run without it (--no-load-in-8bit: fp32 on the CPU), or "
+            "this machine has no GPU. Run without it (--load-in-8bit false: fp32 on the CPU), or "
             "on a GPU with --precision bf16 or fp16 (the spec accepts bf16)."
         )
     raise config.ConfigError(

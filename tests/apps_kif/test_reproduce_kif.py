@@ -65,7 +65,7 @@ def test_int8_base_fails_clearly_without_a_gpu(tmp_path, kif, capsys):
     out = tmp_path / "out"
     assert kif.main(["--load-in-8bit", "--model", "some/llama", "--output-dir", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "needs a CUDA GPU" in err and "--no-load-in-8bit" in err and not out.exists()
+    assert "needs a CUDA GPU" in err and "--load-in-8bit false" in err and not out.exists()
 
 
 def test_missing_test_file_fails_clearly(tmp_path, shared_data, kif, capsys):
