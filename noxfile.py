@@ -74,7 +74,7 @@ def slow(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job on its embedded default: O-LoRA's smoke preset (a tiny T5 on the embedded
     synthetic benchmark; no download, a few minutes on 2 CPU cores). Extra args are passed on."""
-    _install_stack(session, "tensorboard>=2.14", "matplotlib>=3.7")
+    _install_stack(session, "tensorboard>=2.14", "matplotlib>=3.7", "pyyaml>=6")
     session.run(
         "python",
         str(ROOT / "apps" / "reproduce_olora.py"),

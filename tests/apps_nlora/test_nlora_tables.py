@@ -1,7 +1,7 @@
-"""N-LoRA's hyperparameter tables (apps/common/nlora_tables.py) against the spec."""
+"""N-LoRA's hyperparameter tables (apps/tables/nlora.py) against the spec."""
 
 import pytest
-from common.nlora_tables import nlora_batch, nlora_task_params
+from tables.nlora import nlora_batch, nlora_task_params
 
 from cl_data import order_tasks
 

@@ -184,7 +184,7 @@ def test_generative_cil_by_generation_with_peft(run_cl, colour_dir, write_yaml, 
         == 0
     )
     data = results(out)
-    assert data["config"]["method_config"] == {"num_tasks": 3}
+    assert data["config"]["method_config"]["num_tasks"] == 3
     preds = (out / "predictions" / "after01_task0.jsonl").read_text().splitlines()
     assert all("gold" in json.loads(line) for line in preds)
 

@@ -30,7 +30,9 @@ def _epochs(out):
 def test_train_attention_then_taalm_on_lama_ckl(app, reproduce, taalm_data, tmp_path, capsys):
     ta = tmp_path / "ta"
     fast = ["--pool-size", "12", "--val-size", "4", "--epochs", "1", "--eval-every", "1"]
-    assert app.main(["--preset", "smoke", "--out", str(ta), "--progress", "false", *fast]) == 0
+    assert (
+        app.main(["--preset", "smoke", "--output-dir", str(ta), "--progress", "false", *fast]) == 0
+    )
     phi = ta / "selected"
 
     out = tmp_path / "taalm"
@@ -134,10 +136,12 @@ def test_clear_errors(reproduce, taalm_data, tmp_path, capsys, monkeypatch):
         str(tmp_path),
     )
     assert "diffset_0910_filtered.jsonl" in err
-    err = fails("--benchmark", "temporalwiki", "--method", "finetune", "--model", str(tmp_path))
+    err = fails("--benchmark", "temporalwiki", "--method", "finetune", "--model", "some/model")
     assert "--twiki-diffset-dir is required" in err
+    err = fails("--benchmark", "temporalwiki", "--method", "finetune", "--model", str(tmp_path))
+    assert f"--model: {tmp_path}: the model folder has no config.json" in err
     err = fails("--benchmark", "lama-ckl", "--method", "taalm", "--preset", "smoke")
-    assert "--phi-checkpoint is required" in err
+    assert "--phi-checkpoint: phi_checkpoint is required" in err
     err = fails("--benchmark", "lama-ckl", "--method", "taalm", "--phi-checkpoint", str(tmp_path))
     assert "not a Train-Attention checkpoint" in err
     err = fails("--benchmark", "temporalwiki", "--method", "oracle", "--preset", "smoke")
@@ -147,29 +151,22 @@ def test_clear_errors(reproduce, taalm_data, tmp_path, capsys, monkeypatch):
     )
     assert "not a multiple" in err
     # strict booleans (D3) and method names
+    from common import config
+
+    base = ["--benchmark", "lama-ckl", "--method", "finetune", "--output-dir", "x"]
     for bad in (["--known-masking", "flase"], ["--method", "taalm+oracle"]):
         with pytest.raises(SystemExit):
-            reproduce.parse_args(
-                ["--benchmark", "lama-ckl", "--method", "finetune", "--output-dir", "x", *bad]
-            )
-    args = reproduce.parse_args(
-        [
-            "--benchmark",
-            "lama-ckl",
-            "--method",
-            "finetune",
-            "--output-dir",
-            "x",
-            "--known-masking",
-            "false",
-        ]
-    )
-    assert args.known_masking is False
+            config.load(reproduce.SPEC, [*base, *bad])
+    args = config.load(reproduce.SPEC, [*base, "--known-masking", "false"])
+    assert args.method_config.known_masking is False
 
 
 def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys):
-    args = reproduce.parse_args(
-        ["--benchmark", "lama-ckl", "--method", "taalm+mixreview", "--output-dir", "x"]
+    from common import config
+
+    args = config.load(
+        reproduce.SPEC,
+        ["--benchmark", "lama-ckl", "--method", "taalm+mixreview", "--output-dir", "x"],
     )
     assert (args.model, args.epochs, args.lr, args.weight_decay) == (
         "meta-llama/Llama-2-7b-hf",
@@ -177,11 +174,15 @@ def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys
         1e-4,
         0.01,
     )
-    assert (args.batch_size, args.max_length, args.lora_r, args.lora_alpha) == (32, 512, 64, 16)
-    assert args.lora_dropout == 0.1 and args.known_masking is False
+    assert (args.batch_size, args.batch_size_with_replay) == (64, 32)
+    assert (args.max_length, args.lora_r, args.lora_alpha) == (512, 64, 16)
+    assert args.lora_dropout == 0.1 and args.method_config.known_masking is False
     assert args.theta_adapter == "Anonymous-TAALM/Llama-2-7b"
-    assert reproduce.trainer_config(args, tmp_path).grad_accum == 8  # 8 x (4 + 4 replay rows)
-    args = reproduce.parse_args(
+    assert args.method_config.combine_with == ("mixreview",)
+    ratio = args.method_config.mixreview.replay_ratio
+    assert reproduce.trainer_config(args, ratio, tmp_path).grad_accum == 8  # 8 x (4 + 4 replay)
+    args = config.load(
+        reproduce.SPEC,
         [
             "--benchmark",
             "temporalwiki",
@@ -191,7 +192,7 @@ def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys
             "x",
             "--theta-adapter",
             "none",
-        ]
+        ],
     )
     assert (args.model, args.epochs, args.batch_size) == (
         "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
@@ -214,7 +215,9 @@ def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys
 def phi_checkpoint(app, tmp_path_factory):
     out = tmp_path_factory.mktemp("ta")
     fast = ["--pool-size", "12", "--val-size", "4", "--epochs", "1", "--eval-every", "2"]
-    assert app.main(["--preset", "smoke", "--out", str(out), "--progress", "false", *fast]) == 0
+    assert (
+        app.main(["--preset", "smoke", "--output-dir", str(out), "--progress", "false", *fast]) == 0
+    )
     return str(out / "selected")
 
 

@@ -12,7 +12,7 @@ from cl_methods.taalm import load_train_attention, object_scores
 
 def _run(app, tmp_path, *extra):
     out = tmp_path / "run"
-    argv = ["--preset", "smoke", "--out", str(out), "--progress", "false", *extra]
+    argv = ["--preset", "smoke", "--output-dir", str(out), "--progress", "false", *extra]
     assert app.main(argv) == 0
     return out
 
@@ -51,9 +51,9 @@ def test_full_smoke_preset(app, taalm_data, tmp_path):
 
 
 def test_paper_preset_needs_a_pool_and_fails_offline_clearly(app, tmp_path, capsys, monkeypatch):
-    with pytest.raises(SystemExit):
-        app.parse_args(["--out", str(tmp_path)])
-    assert "--pool is required" in capsys.readouterr().err
+    assert app.main(["--output-dir", str(tmp_path / "none")]) == 2
+    assert "--pool: is required" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pool = tmp_path / "pool.jsonl"
     pool.write_text(
@@ -67,15 +67,19 @@ def test_paper_preset_needs_a_pool_and_fails_offline_clearly(app, tmp_path, caps
         )
         + "\n"
     )
-    assert app.main(["--pool", str(pool), "--out", str(tmp_path / "o")]) == 2
+    assert app.main(["--pool", str(pool), "--output-dir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "meta-llama/Llama-2-7b-hf" in err and "--preset smoke" in err
 
 
 def test_strict_booleans_on_the_command_line(app, tmp_path):
+    from common import config
+
     with pytest.raises(SystemExit):
-        app.parse_args(["--preset", "smoke", "--out", str(tmp_path), "--dummy-step", "maybe"])
-    args = app.parse_args(["--preset", "smoke", "--out", str(tmp_path), "--dummy-step", "false"])
+        config.load(app.SPEC, ["--preset", "smoke", "--output-dir", "x", "--dummy-step", "maybe"])
+    args = config.load(
+        app.SPEC, ["--preset", "smoke", "--output-dir", "x", "--dummy-step", "false"]
+    )
     assert args.dummy_step is False
 
 

@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from cl_methods import Method, MethodConfig, config_from_dict, parse_bool
+from cl_methods import Method, MethodConfig
 
 
 @dataclass
@@ -16,24 +16,18 @@ class _Cfg(MethodConfig):
     maybe: float | None = None
 
 
-def test_parse_bool_is_strict():
-    assert parse_bool("False") is False
-    assert parse_bool("yes") is True
-    assert parse_bool(0) is False
-    with pytest.raises(ValueError, match="not a boolean"):
-        parse_bool("maybe")
+def test_build_method_applies_typed_overrides_and_refuses_unknown_keys():
+    from cl_methods import build_method, get_method_class, register_method
 
+    @register_method("_cfg_test")
+    class _M(Method):
+        config_class = _Cfg
 
-def test_config_from_strings():
-    cfg = config_from_dict(
-        _Cfg, {"lam": "2", "rank": "4", "flag": "false", "norm": "l2sq", "names": "q,k,v"}
-    )
-    assert cfg == _Cfg(lam=2.0, rank=4, flag=False, norm="l2sq", names=("q", "k", "v"))
-    assert config_from_dict(_Cfg, {"maybe": "none"}).maybe is None
+    assert get_method_class("_cfg_test") is _M
+    method = build_method("_cfg_test", {"lam": 2.0, "names": ("q", "k")})
+    assert method.config == _Cfg(lam=2.0, names=("q", "k"))
     with pytest.raises(ValueError, match="unknown option"):
-        config_from_dict(_Cfg, {"lamda": 1})
-    with pytest.raises(ValueError, match="not one of"):
-        config_from_dict(_Cfg, {"norm": "l3"})
+        build_method("_cfg_test", {"lamda": 1.0})
 
 
 def test_method_rejects_wrong_config_type():

@@ -91,7 +91,7 @@ def test_penalty_once_per_step_and_lambda_restrains_drift(tmp_path: Path) -> Non
 
 def test_replay_composes_with_ewc(tmp_path: Path) -> None:
     method = build_method(
-        "ewc", {"ewc_lambda": 1.0, "replay": "true", "replay_buffer_size": "8", "replay_seed": 5}
+        "ewc", {"ewc_lambda": 1.0, "replay": True, "replay_buffer_size": 8, "replay_seed": 5}
     )
     sizes: list[int] = []
 

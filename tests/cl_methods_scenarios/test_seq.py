@@ -56,7 +56,7 @@ def test_warmup_moves_the_backbone_only_during_warmup(bert_heads, space, tiny, t
     method = build_method("seq", {"fix_encoder": True, "warmup_epochs": 2})
     tasks = tiny.tasks(space)
     assert method.extra_epochs(0) == 2 and method.extra_epochs(1) == 0
-    tasks[0].params["epochs"] = 1 + method.extra_epochs(0)  # as run_cl does
+    # the trainer adds the warm-up epochs to the configured one
     after = []
     _, result = tiny.run(
         model,
@@ -78,8 +78,7 @@ def test_warmup_epochs_freeze_at_the_right_step(bert_heads, space, tiny, tmp_pat
     backbone, a run of the warm-up epoch alone."""
     tasks = tiny.tasks(space)[:1]
     a, b = bert_heads(), bert_heads()
-    m1 = build_method("seq", {"fix_encoder": True, "warmup_epochs": 1})
-    tasks[0].params["epochs"] = 2
+    m1 = build_method("seq", {"fix_encoder": True, "warmup_epochs": 1})  # + 1 epoch: 2
     tiny.run(a, m1, tasks, tmp_path / "a")
     tasks2 = tiny.tasks(space)[:1]
     tiny.run(b, build_method("seq"), tasks2, tmp_path / "b")
@@ -115,7 +114,8 @@ def test_causal_lm_warmup_leaves_heads_untouched(space, tiny, tmp_path):
     heads0 = snapshot(model.heads)
     method = build_method("seq", {"warmup_epochs": 1, "warmup_target": "causal-lm"})
     tasks = tiny.tasks(space)[:1]
-    tiny.run(model, method, tasks, tmp_path)  # one epoch, all of it warm-up
+    tasks[0].params["epochs"] = 0  # the trainer adds the warm-up epoch: all of it warm-up
+    tiny.run(model, method, tasks, tmp_path)
     assert same(heads0, snapshot(model.heads))
     with pytest.raises(ValueError, match="generative"):
         build_method("seq", {"warmup_epochs": 1, "warmup_target": "causal-lm"}).prepare(
@@ -145,7 +145,7 @@ def test_freeze_layers_match_indices_numerically(bert_heads, space, tiny, tmp_pa
     assert _layer_index("encoder.layer.10.output.dense.weight") == 10
     assert _layer_index("embeddings.word_embeddings.weight") is None
     model = bert_heads()
-    method = build_method("seq", {"freeze_layers": "1", "freeze_embeddings": True})
+    method = build_method("seq", {"freeze_layers": (1,), "freeze_embeddings": True})
     method.prepare(model)
     grads = {n: p.requires_grad for n, p in model.backbone.named_parameters()}
     assert not grads["encoder.layer.1.attention.self.query.weight"]

@@ -41,7 +41,6 @@ def test_seq_star_trains_the_current_and_future_heads_only(tiny, tmp_path):
     model = ClassifierModel(tiny.bert(), space, head="cosine")
     method = build_method("seq", SEQ_STAR)
     tasks = tiny.tasks(space)
-    tasks[0].params["epochs"] = 1 + method.extra_epochs(0)
     probe = tiny.collate(tasks[2].train)
     log: dict[int, dict] = {}
 

@@ -7,19 +7,18 @@ import math
 import pytest
 import torch
 
-from cl_methods import build_method, config_from_dict, parse_bool
+from cl_methods import build_method
 from cl_methods.methods.ckl_finetune import CklFinetune
 from cl_methods.methods.kadapter import KAdapterLM
 from cl_methods.methods.recadam import RecAdam, RecAdamConfig, anneal_lambda, recadam_param_groups
 from cl_methods.taalm import LoraSettings, add_lora, weighted_lm_loss
 
 
-def test_false_parses_as_false():
-    assert parse_bool("false") is False and parse_bool("False") is False
-    cfg = config_from_dict(RecAdamConfig, {"known_masking": "false"})
-    assert cfg.known_masking is False
-    with pytest.raises(ValueError):
-        config_from_dict(RecAdamConfig, {"known_masking": "flase"})
+def test_build_method_takes_typed_values_and_refuses_unknown_keys():
+    assert build_method("recadam", {"known_masking": False}).config.known_masking is False
+    assert isinstance(build_method("recadam").config, RecAdamConfig)
+    with pytest.raises(ValueError, match="unknown option"):
+        build_method("recadam", {"known_maskin": False})
 
 
 def test_finetune_is_l_w_with_unit_weights(tiny_llama):
@@ -146,7 +145,7 @@ def test_kadapter_forward_backward_and_initial_logits(tiny_llama):
     mask[1, 7:] = 0
     with torch.no_grad():
         base_logits = base(input_ids=ids, attention_mask=mask).logits
-    method = build_method("kadapter", {"taps": "1,2", "dropout": 0.0})
+    method = build_method("kadapter", {"taps": (1, 2), "dropout": 0.0})
     model = method.prepare(base)
     assert isinstance(model, KAdapterLM)
     loss, out = method.forward_loss({"input_ids": ids, "attention_mask": mask}, model)
@@ -169,7 +168,7 @@ def test_kadapter_forward_backward_and_initial_logits(tiny_llama):
 
 def test_kadapter_has_no_fixed_dtype(tiny_llama):
     base = tiny_llama(0).double()
-    model = build_method("kadapter", {"taps": "1", "dropout": 0.0}).prepare(base)
+    model = build_method("kadapter", {"taps": (1,), "dropout": 0.0}).prepare(base)
     ids = torch.randint(0, 64, (1, 6))
     out = model(input_ids=ids)
     assert out.logits.dtype == torch.float64 and out.logits.shape == (1, 6, 64)

@@ -89,18 +89,18 @@ REPLAY = _docs(7, 5, replay=True)
 CASES = {
     "ckl_finetune": {},
     "ckl_oracle": {},
-    "kadapter": {"taps": "1", "dropout": 0.1},
+    "kadapter": {"taps": (1,), "dropout": 0.1},
     "recadam": {"anneal_t0": 0},  # lambda ~ 1: the gradient matters from the first step
     "mixreview": {},
     "rho1": {},
     "taalm": {},
     "taalm+mixreview+recadam": {
-        "combine_with": "mixreview,recadam",
-        "options": {"recadam": {"anneal_t0": 0}},
+        "combine_with": ("mixreview", "recadam"),
+        "recadam": {"anneal_t0": 0},
     },
     "taalm+kadapter+rho1": {
-        "combine_with": "kadapter,rho1",
-        "options": {"kadapter": {"taps": "1", "dropout": 0.1}},
+        "combine_with": ("kadapter", "rho1"),
+        "kadapter": {"taps": (1,), "dropout": 0.1},
     },
 }
 
@@ -241,7 +241,7 @@ def test_taalm_with_mixreview_weights_the_replay_documents(tiny_llama, tmp_path)
         ),
         with_kwargs=True,
     )
-    method = build_method("taalm", {"combine_with": "mixreview"})
+    method = build_method("taalm", {"combine_with": ("mixreview",)})
     method.part("mixreview").set_replay_records(REPLAY)
     method.attach_train_attention(phi)
     cfg = TrainerConfig(

@@ -25,7 +25,7 @@ def test_batches_have_n_plus_floor_nr_documents(tmp_path):
     replay = [{"id": f"r{i}"} for i in range(5)]
     files = _files(tmp_path, replay)
     for ratio, expected in ((1.0, [8, 6, 2]), (0.5, [6, 4, 1]), (0.0, [4, 3, 1])):
-        method = build_method("mixreview", {"replay_files": ",".join(files), "replay_ratio": ratio})
+        method = build_method("mixreview", {"replay_files": tuple(files), "replay_ratio": ratio})
         task = TaskContext(index=0, name="period")
         method.on_task_start(task, None)
         sizes, seen = [], set()
@@ -58,17 +58,17 @@ def test_state_round_trip_resumes_the_stream(tmp_path):
     def draws(method, calls):
         return [method.batch_examples(task, [{"id": "t"}] * 2)[2:] for _ in range(calls)]
 
-    full = build_method("mixreview", {"replay_files": ",".join(files)})
+    full = build_method("mixreview", {"replay_files": tuple(files)})
     full.on_task_start(task, None)
     expected = draws(full, 6)
 
-    cut = build_method("mixreview", {"replay_files": ",".join(files)})
+    cut = build_method("mixreview", {"replay_files": tuple(files)})
     cut.on_task_start(task, None)
     assert draws(cut, 4) == expected[:4]
     state = cut.state_dict()
     assert state == {"task": 1, "position": 8}
 
-    resumed = build_method("mixreview", {"replay_files": ",".join(files)})
+    resumed = build_method("mixreview", {"replay_files": tuple(files)})
     resumed.load_state_dict(state)  # the trainer restores state before on_task_resume
     resumed.on_task_resume(task, None)
     assert draws(resumed, 2) == expected[4:]
@@ -100,7 +100,7 @@ def test_lazy_replay_sequences_are_only_indexed():
 def test_missing_replay_source_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="replay_files"):
         build_method("mixreview").on_task_start(TaskContext(index=0, name="p"), None)
-    method = build_method("mixreview", {"replay_files": str(tmp_path / "absent.jsonl")})
+    method = build_method("mixreview", {"replay_files": (str(tmp_path / "absent.jsonl"),)})
     with pytest.raises(FileNotFoundError, match=r"absent\.jsonl"):
         method.on_task_start(TaskContext(index=0, name="p"), None)
     with pytest.raises(ValueError, match="replay_ratio"):

@@ -92,10 +92,8 @@ def test_taalm_with_kadapter_recadam_and_mixreview(trained_phi, tiny_llama, tmp_
         "taalm",
         {
             "combine_with": ("mixreview", "recadam", "kadapter"),
-            "options": {
-                "kadapter": {"taps": "1", "dropout": 0.0},
-                "mixreview": {"replay_files": str(replay)},
-            },
+            "kadapter": {"taps": (1,), "dropout": 0.0},
+            "mixreview": {"replay_files": (str(replay),)},
         },
     )
     assert [p.name for p in method.parts] == ["kadapter", "recadam", "mixreview"]
@@ -139,8 +137,10 @@ def test_taalm_with_rho1_weights_the_kept_tokens(trained_phi, tiny_llama):
 def test_taalm_configuration_errors():
     with pytest.raises(ValueError, match="cannot combine"):
         build_method("taalm", {"combine_with": ("ckl_oracle",)})
-    with pytest.raises(ValueError, match="not combined"):
-        build_method("taalm", {"options": {"recadam": {}}})
+    with pytest.raises(TypeError, match="anneal"):  # a part's section takes its own keys only
+        build_method("taalm", {"recadam": {"anneal": 0.1}})
+    method = build_method("taalm", {"combine_with": ("recadam",), "recadam": {"anneal_t0": 7.0}})
+    assert method.part("recadam").config.anneal_t0 == 7.0
     method = build_method("taalm")
     with pytest.raises(RuntimeError, match="phi_checkpoint"):
         method.prepare(torch.nn.Linear(2, 2))

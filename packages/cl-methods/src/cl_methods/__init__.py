@@ -5,13 +5,11 @@ callable.
 """
 
 from .evaluation import GenerationEvaluator
-from .method import Method, MethodConfig, StepInfo, TaskContext
+from .method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
 from .registry import (
     available_methods,
     build_method,
-    config_from_dict,
     get_method_class,
-    parse_bool,
     register_method,
 )
 from .trainer import ContinualResult, ContinualTrainer, TaskScore, TrainerConfig, TrainTask
@@ -24,6 +22,7 @@ __all__ = [
     "GenerationEvaluator",
     "Method",
     "MethodConfig",
+    "RunInfo",
     "StepInfo",
     "TaskContext",
     "TaskScore",
@@ -31,8 +30,6 @@ __all__ = [
     "TrainerConfig",
     "available_methods",
     "build_method",
-    "config_from_dict",
     "get_method_class",
-    "parse_bool",
     "register_method",
 ]

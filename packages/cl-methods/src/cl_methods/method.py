@@ -50,6 +50,21 @@ class MethodConfig:
 
 
 @dataclass
+class RunInfo:
+    """What a method may know about the whole run before :meth:`Method.prepare` (given by
+    :meth:`Method.bind_run`): the number and names of the tasks, the scenario ("CIL", "TIL",
+    "IIL" or None), the tokenizer and the data family (e.g. ``"topic"``), so that a config
+    left unset (``peft``'s il_mode, num_tasks, prompt-tuning init ids) can take the run's value.
+    """
+
+    num_tasks: int
+    task_names: tuple[str, ...]
+    scenario: str | None = None
+    tokenizer: Any = None
+    data_family: str | None = None
+
+
+@dataclass
 class TaskContext:
     """What a method learns about the task being trained.
 
@@ -90,6 +105,8 @@ class Method:
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    #: train one task made of every task's examples (MTL), then evaluate each task once
+    joint_training: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -99,6 +116,16 @@ class Method:
                 f"got {type(self.config).__name__}"
             )
         self.task: TaskContext | None = None
+
+    # -- declared capabilities ----------------------------------------------------------------
+    def extra_epochs(self, task_index: int) -> int:
+        """Epochs task ``task_index`` trains on top of the configured ones (e.g. SEQ*'s warm-up);
+        the trainer adds them."""
+        return 0
+
+    def bind_run(self, run: RunInfo) -> None:
+        """Learn about the run before :meth:`prepare` (apps call it); settings left unset in
+        the config may be taken from ``run``. The default ignores it."""
 
     # -- set-up -------------------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -44,9 +44,16 @@ class EWCOptions:
     fisher_batch_size: batch size of the Fisher pass (None: the trainer's batch size, else 8).
     """
 
-    ewc_lambda: float = 5000.0
-    fisher: Literal["batch", "per_sample"] = "batch"
-    fisher_batch_size: int | None = None
+    ewc_lambda: float = field(
+        default=5000.0, metadata={"help": "EWC penalty weight (reference 5000)"}
+    )
+    fisher: Literal["batch", "per_sample"] = field(
+        default="batch",
+        metadata={"help": "batch (minibatch-mean gradients, reference) or per_sample"},
+    )
+    fisher_batch_size: int | None = field(
+        default=None, metadata={"help": "batch size of the Fisher pass (null: the trainer's)"}
+    )
 
 
 class EWCMixin:

@@ -3,7 +3,7 @@ paper's (T5 and LLaMA share them; B_out is 8 for T5 and 64 for LLaMA)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..methods._stacked import LoRAMethodConfig
@@ -33,32 +33,91 @@ class KIFConfig(LoRAMethodConfig):
         masks (checksums gathered across ranks).
     """
 
-    dropout: float = 0.05
-    inner_iterations: int = 8
-    outer_iterations: int = 4
-    outer_batch_size: int = 8
-    outer_optimizer: Literal["adamw", "inner"] = "adamw"
-    outer_lr: float = 1e-3
-    outer_betas: tuple[float, float] = (0.9, 0.999)
-    outer_eps: float = 1e-8
-    outer_weight_decay: float = 0.0
-    outer_max_grad_norm: float = 1.0
-    outer_loss_div_ga: bool = False
-    quantile: float = 0.8
-    beta1: float = 0.85
-    beta2: float = 0.85
-    sensitivity: Literal["first", "second", "mix"] = "first"
-    threshold_scope: Literal["global", "local"] = "global"
-    reset_inner: bool = True
-    reset_outer: bool = False
-    memory_ratio: float = 2.0
-    memory_seed: int = 42
-    memory_class_key: str = "output"
-    carry_adapters: bool = True
-    select_best_on_dev: bool = False
-    dev_every: int = 40
-    dev_per_task: int = 25
-    debug_check_ranks: bool = False
+    dropout: float = field(default=0.05, metadata={"help": "LoRA dropout (paper 0.05)"})
+    inner_iterations: int = field(
+        default=8, metadata={"help": "K: inner optimizer steps between fusions (paper 8)"}
+    )
+    outer_iterations: int = field(
+        default=4, metadata={"help": "M: outer memory steps per fusion (paper 4)"}
+    )
+    outer_batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "B_out: memory examples per outer step and device (paper: T5 8, LLaMA 64)"
+        },
+    )
+    outer_optimizer: Literal["adamw", "inner"] = field(
+        default="adamw",
+        metadata={"help": "adamw (own AdamW) or inner (emulates the reference in fp32)"},
+    )
+    outer_lr: float = field(
+        default=1e-3,
+        metadata={"help": "outer AdamW lr (paper 1e-3; 0 emulates the reference in fp16)"},
+    )
+    outer_betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata={"help": "outer AdamW betas"}
+    )
+    outer_eps: float = field(default=1e-8, metadata={"help": "outer AdamW eps"})
+    outer_weight_decay: float = field(default=0.0, metadata={"help": "outer AdamW weight decay"})
+    outer_max_grad_norm: float = field(
+        default=1.0, metadata={"help": "outer gradient clipping (0: none)"}
+    )
+    outer_loss_div_ga: bool = field(
+        default=False,
+        metadata={"help": "divide the outer loss by gradient accumulation (reference emulation)"},
+    )
+    quantile: float = field(
+        default=0.8, metadata={"help": "q of the importance threshold (paper 0.8)"}
+    )
+    beta1: float = field(
+        default=0.85, metadata={"help": "EMA factor of the sensitivity (paper 0.85)"}
+    )
+    beta2: float = field(
+        default=0.85, metadata={"help": "EMA factor of the uncertainty (paper 0.85)"}
+    )
+    sensitivity: Literal["first", "second", "mix"] = field(
+        default="first", metadata={"help": "first |theta g|, second (theta g)^2, or mix"}
+    )
+    threshold_scope: Literal["global", "local"] = field(
+        default="global",
+        metadata={"help": "global (one pool over every LoRA tensor, paper) or local (per tensor)"},
+    )
+    reset_inner: bool = field(
+        default=True, metadata={"help": "clear the inner loop's EMAs after each fusion"}
+    )
+    reset_outer: bool = field(
+        default=False, metadata={"help": "clear the outer loop's EMAs after each fusion"}
+    )
+    memory_ratio: float = field(
+        default=2.0,
+        metadata={"help": "percent of each earlier task's training set kept in memory (paper 2)"},
+    )
+    memory_seed: int = field(default=42, metadata={"help": "seed of the memory selection"})
+    memory_class_key: str = field(
+        default="output", metadata={"help": "field of a training row naming its class"}
+    )
+    carry_adapters: bool = field(
+        default=True,
+        metadata={
+            "help": "start each task from the previous adapter (false emulates the reference)"
+        },
+    )
+    select_best_on_dev: bool = field(
+        default=False,
+        metadata={
+            "help": "keep each task's lowest-dev-loss weights (reference; off: dev overlaps test)"
+        },
+    )
+    dev_every: int = field(
+        default=40, metadata={"help": "steps between dev checks (select_best_on_dev)"}
+    )
+    dev_per_task: int = field(
+        default=25, metadata={"help": "dev rows of each seen task used by select_best_on_dev"}
+    )
+    debug_check_ranks: bool = field(
+        default=False,
+        metadata={"help": "assert after each fusion that all processes hold the same weights"},
+    )
 
     def __post_init__(self) -> None:
         checks = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,16 +26,33 @@ class LoRAMethodConfig(MethodConfig):
     architecture (T5 ``q``/``v``, LLaMA ``q_proj``/``v_proj``). r=8, alpha=32 (scale 4) and
     dropout 0.1 are the O-LoRA defaults."""
 
-    targets: tuple[str, ...] = ()
-    r: int = 8
-    alpha: float = 32.0
-    dropout: float = 0.1
+    targets: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "suffixes of modules to adapt; empty: the paper's (T5 q,v; LLaMA q_proj,v_proj)"
+        },
+    )
+    r: int = field(default=8, metadata={"help": "LoRA rank (paper 8)"})
+    alpha: float = field(
+        default=32.0, metadata={"help": "LoRA alpha (paper 32: scale alpha / r = 4)"}
+    )
+    dropout: float = field(default=0.1, metadata={"help": "LoRA dropout (paper 0.1)"})
     # Extra parameters that train beside the adapters (e.g. per-task classifier heads):
     # parameter-name prefixes, "{task}" replaced by the task index ("heads.{task}": the current
     # head only). They use ``train_also_lr`` (None: the trainer's lr) and their own weight decay.
-    train_also: tuple[str, ...] = ()
-    train_also_lr: float | None = None
-    train_also_weight_decay: float = 0.01
+    train_also: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "name prefixes of parameters trained beside the adapters ('{task}': task index)"
+        },
+    )
+    train_also_lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of train_also parameters (null: the trainer's)"},
+    )
+    train_also_weight_decay: float = field(
+        default=0.01, metadata={"help": "weight decay of train_also parameters"}
+    )
 
 
 class StackedAdapterMethod(Method):

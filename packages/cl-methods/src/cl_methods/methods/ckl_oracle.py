@@ -17,6 +17,9 @@ from ..taalm.ckl_method import Batch, CklConfig, CklMethod, batch_ids_and_mask
 class CklOracle(CklMethod):
     config_class = CklConfig
 
+    def needs_object_mask(self) -> bool:
+        return True
+
     def token_weights(self, batch: Batch, model: nn.Module) -> torch.Tensor:
         if "object_mask" not in batch:
             raise KeyError(

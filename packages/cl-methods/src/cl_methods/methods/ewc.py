@@ -9,7 +9,7 @@ own ``requires_grad`` flags, e.g. a frozen backbone with trainable heads) and re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -21,7 +21,10 @@ from ..replay import ReplayMixin, ReplayOptions
 
 @dataclass
 class EWCConfig(EWCOptions, ReplayOptions, MethodConfig):
-    full_finetune: bool = True
+    full_finetune: bool = field(
+        default=True,
+        metadata={"help": "train every weight (false keeps the model's requires_grad flags)"},
+    )
 
 
 @register_method("ewc")

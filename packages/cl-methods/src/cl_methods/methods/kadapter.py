@@ -12,7 +12,7 @@ Nothing here fixes a device or a dtype: the adapter follows the base model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -119,14 +119,25 @@ class KAdapterConfig(CklConfig):
     """taps: H indices of the first blocks (paper: H_1, H_15); dropout: reference 0.9 (suspicious,
     kept as the default because the reported numbers used it); scale: 0.1."""
 
-    taps: tuple[int, ...] = (1, 15)
-    dropout: float = 0.9
-    scale: float = 0.1
+    taps: tuple[int, ...] = field(
+        default=(1, 15),
+        metadata={
+            "help": "hidden states the blocks read (paper H_1, H_15; the last is always read)"
+        },
+    )
+    dropout: float = field(default=0.9, metadata={"help": "block dropout (reference 0.9)"})
+    scale: float = field(
+        default=0.1,
+        metadata={"help": "weight of the adapter output added to the last hidden state (0.1)"},
+    )
 
 
 @register_method("kadapter")
 class KAdapter(CklMethod):
     config_class = KAdapterConfig
+
+    def base_lora(self) -> bool:
+        return False
 
     def prepare(self, model: nn.Module) -> nn.Module:
         if isinstance(model, KAdapterLM):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +81,18 @@ class MixReviewConfig(CklConfig):
     """replay_files: explicit JSON-lines files; replay_ratio r: floor(n r) replay documents per
     n training documents; seed: the replay order (reshuffled per period and per pass)."""
 
-    replay_files: tuple[str, ...] = ()
-    replay_ratio: float = 1.0
-    seed: int = 42
+    replay_files: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "JSON-lines files of replay documents (apps give them with --replay-files)"
+        },
+    )
+    replay_ratio: float = field(
+        default=1.0, metadata={"help": "replay documents per training document (paper 1)"}
+    )
+    seed: int = field(
+        default=42, metadata={"help": "seed of the replay order (reshuffled per period and pass)"}
+    )
 
     def __post_init__(self) -> None:
         if self.replay_ratio < 0:
@@ -115,6 +124,9 @@ class MixReview(CklMethod):
         self.stream: ReplayStream | None = None
         self.position = 0  # stream positions used in the current task (same on every process)
         self._task_index: int | None = None
+
+    def replay_ratio(self) -> float:
+        return self.config.replay_ratio
 
     def set_replay_records(self, records: Sequence[Any]) -> None:
         """Replay records given directly (instead of ``replay_files``); kept as given, so a lazy

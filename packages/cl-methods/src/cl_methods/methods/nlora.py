@@ -14,7 +14,7 @@ Per-task ``lambda_1`` (the order-4 table) arrives through the task's ``params``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -32,8 +32,18 @@ class NLoRAConfig(LoRAMethodConfig):
     """lambda_1 = 0.4 is the T5-large value of orders 1-3; nlora_target "ab" is the released
     form, "delta_w" the paper's."""
 
-    lambda_1: float = 0.4
-    nlora_target: Literal["ab", "delta_w"] = "ab"
+    lambda_1: float = field(
+        default=0.4,
+        metadata={
+            "help": "L1 sparsity weight (paper T5 orders 1-3: 0.4; a task's params override it)"
+        },
+    )
+    nlora_target: Literal["ab", "delta_w"] = field(
+        default="ab",
+        metadata={
+            "help": "ab: released ||A_w B_w||_1 (square layers); delta_w: the paper's ||B_w A_w||_1"
+        },
+    )
 
 
 def check_square_layers(model: nn.Module) -> None:

@@ -12,7 +12,7 @@ this is what the reference's DeepSpeed setup did in effect. Per-task ``lambda_1`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -27,9 +27,17 @@ from ._stacked import LoRAMethodConfig, StackedAdapterMethod
 
 @dataclass
 class OLoRAConfig(LoRAMethodConfig):
-    lambda_1: float = 0.5
-    lambda_2: float = 0.0
-    orth_norm: Literal["l1", "l2sq"] = "l1"
+    lambda_1: float = field(
+        default=0.5,
+        metadata={"help": "orthogonality weight (paper 0.5; a task's params override it)"},
+    )
+    lambda_2: float = field(
+        default=0.0, metadata={"help": "L2 weight on the new adapter (paper 0)"}
+    )
+    orth_norm: Literal["l1", "l2sq"] = field(
+        default="l1",
+        metadata={"help": "l1: the released code's absolute values; l2sq: the paper's squares"},
+    )
 
 
 @register_method("olora")

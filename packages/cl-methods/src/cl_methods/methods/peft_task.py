@@ -21,7 +21,7 @@ selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -38,25 +38,70 @@ from ..classic.task_lora import (
     task_lora_layers,
 )
 from ..classic.task_prompts import PromptTunedLM
-from ..method import Method, MethodConfig, TaskContext
+from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
+
+#: Prompt-tuning initialisation texts by data family (spec classic-methods.md §3.3); a run's
+#: ``RunInfo.data_family`` picks one when ``prompt_init_ids`` is left empty.
+PROMPT_INIT_TEXT: dict[str, str] = {
+    "topic": "Classify the topic of this sentence:",
+    "intent": "Classify the intent of this sentence:",
+    "relation": "Classify the relationship in this sentence:",
+    "concept_1k": "Answer the question below:",
+}
+
+
+def prompt_init_ids(run: RunInfo) -> tuple[int, ...]:
+    """Token ids of the run's data family's init text (empty without a tokenizer or family)."""
+    text = PROMPT_INIT_TEXT.get(run.data_family or "")
+    if text is None or run.tokenizer is None:
+        return ()
+    return tuple(run.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 @dataclass
 class PeftConfig(MethodConfig):
-    adapter: Literal["lora", "prompt_tuning"] = "lora"
-    peft_type: Literal["", "lora", "prompt_tuning"] = ""  # alias of ``adapter`` (seq's key name)
-    num_virtual_tokens: int = 10
-    prompt_init_ids: tuple[int, ...] = ()
-    r: int = 4
-    alpha: float = 8.0
-    dropout: float = 0.1
-    targets: tuple[str, ...] = ()
-    num_tasks: int = 0  # 0: from the model's label space or the stream
-    il_mode: Literal["CIL", "TIL"] = "CIL"  # generative models only; heads models know theirs
-    cil_adapter_select: Literal["nll", "latest"] = "nll"
-    classifier_lr: float = 1e-3
-    classifier_weight_decay: float = 0.01
+    adapter: Literal["lora", "prompt_tuning"] = field(
+        default="lora", metadata={"help": "lora or prompt_tuning: one adapter or prompt per task"}
+    )
+    peft_type: Literal["", "lora", "prompt_tuning"] = field(
+        default="", metadata={"help": "alias of adapter (seq's key name); empty: use adapter"}
+    )
+    num_virtual_tokens: int = field(
+        default=10, metadata={"help": "virtual tokens per task prompt (spec 10)"}
+    )
+    prompt_init_ids: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "token ids initialising each prompt; empty: the run's data family's init text"
+        },
+    )
+    r: int = field(default=4, metadata={"help": "LoRA rank (spec 4)"})
+    alpha: float = field(default=8.0, metadata={"help": "LoRA alpha (spec 8)"})
+    dropout: float = field(default=0.1, metadata={"help": "LoRA dropout (spec 0.1)"})
+    targets: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "module-name suffixes to adapt; empty: the architecture's attention q, v"
+        },
+    )
+    num_tasks: int = field(
+        default=0, metadata={"help": "adapters to allocate; 0: the run's number of tasks"}
+    )
+    # generative models only (heads models know theirs); None: the run's scenario, else CIL
+    il_mode: Literal["CIL", "TIL"] | None = field(
+        default=None, metadata={"help": "generative models: CIL or TIL; null: the run's scenario"}
+    )
+    cil_adapter_select: Literal["nll", "latest"] = field(
+        default="nll",
+        metadata={"help": "generative CIL: nll (lowest prompt NLL picks the adapter) or latest"},
+    )
+    classifier_lr: float = field(
+        default=1e-3, metadata={"help": "learning rate of the task's head (spec 1e-3)"}
+    )
+    classifier_weight_decay: float = field(
+        default=0.01, metadata={"help": "weight decay of the task's head (spec 0.01)"}
+    )
 
     def __post_init__(self) -> None:
         if self.peft_type:
@@ -78,6 +123,17 @@ class Peft(Method):
         self.current = 0
         self._heads: ClassifierModel | None = None
         self._lm: PromptTunedLM | None = None
+
+    def bind_run(self, run: RunInfo) -> None:
+        """Unset settings from the run: il_mode (TIL for a TIL run, else CIL), num_tasks, and
+        the prompt-tuning init ids (the data family's init text)."""
+        cfg = self.config
+        if cfg.il_mode is None:
+            cfg.il_mode = "TIL" if run.scenario == "TIL" else "CIL"
+        if not cfg.num_tasks:
+            cfg.num_tasks = run.num_tasks
+        if cfg.adapter == "prompt_tuning" and not cfg.prompt_init_ids:
+            cfg.prompt_init_ids = prompt_init_ids(run)
 
     def _prompt_host(self) -> ClassifierModel | PromptTunedLM:
         host = self._heads if self._heads is not None else self._lm

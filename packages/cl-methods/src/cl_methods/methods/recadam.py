@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -134,13 +134,26 @@ def recadam_param_groups(
 class RecAdamConfig(CklConfig):
     """lr None: the trainer's learning rate. Paper: k=0.5, t0=250, gamma=5000, wd 0.01."""
 
-    lr: float | None = None
-    anneal_k: float = 0.5
-    anneal_t0: float = 250.0
-    pretrain_cof: float = 5000.0
-    weight_decay: float = 0.01
-    eps: float = 1e-6
-    recadam_grouping: Literal["all", "reference"] = "all"
+    lr: float | None = field(
+        default=None, metadata={"help": "RecAdam learning rate (null: the trainer's)"}
+    )
+    anneal_k: float = field(
+        default=0.5, metadata={"help": "k of the annealing sigmoid (paper 0.5)"}
+    )
+    anneal_t0: float = field(
+        default=250.0, metadata={"help": "t0 of the annealing sigmoid (paper 250)"}
+    )
+    pretrain_cof: float = field(
+        default=5000.0, metadata={"help": "gamma, the pull toward the initial weights (paper 5000)"}
+    )
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "decoupled weight decay (paper 0.01)"}
+    )
+    eps: float = field(default=1e-6, metadata={"help": "Adam eps (reference 1e-6)"})
+    recadam_grouping: Literal["all", "reference"] = field(
+        default="all",
+        metadata={"help": "all (every trainable tensor) or reference (bias/norm only)"},
+    )
 
 
 @register_method("recadam")

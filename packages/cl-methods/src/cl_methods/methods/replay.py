@@ -6,7 +6,7 @@ the ``replay_*`` fields of their config (EWC: ``build_method("ewc", {"replay": T
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..method import MethodConfig
 from ..registry import register_method
@@ -18,7 +18,7 @@ from .seqft import SeqFT
 class ReplayConfig(ReplayOptions, MethodConfig):
     """Spec defaults: capacity 100, random selection, batch-level mixing."""
 
-    replay: bool = True
+    replay: bool = field(default=True, metadata={"help": "turn replay on"})
 
 
 @register_method("replay")

@@ -11,7 +11,7 @@ sum_kept w l / (sum_kept w + 1e-6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -49,8 +49,13 @@ def rho1_select(scores: torch.Tensor, valid: torch.Tensor, keep_ratio: float) ->
 
 @dataclass
 class Rho1Config(CklConfig):
-    keep_ratio: float = 0.6
-    criterion: Literal["excess_loss", "prob_gain"] = "excess_loss"
+    keep_ratio: float = field(
+        default=0.6, metadata={"help": "share k of targets kept per sequence (paper 0.6)"}
+    )
+    criterion: Literal["excess_loss", "prob_gain"] = field(
+        default="excess_loss",
+        metadata={"help": "excess_loss (RHO-1 paper) or prob_gain (the TAALM reference)"},
+    )
 
 
 @register_method("rho1")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -33,9 +33,10 @@ from ..adapters import LoRAConfig, attach_stacked_lora, paper_targets, stacked_l
 from ..adapters.inject import unwrap_model
 from ..classic.backbones import ClassifierModel
 from ..classic.probing import class_means
-from ..method import Method, MethodConfig, StepInfo, TaskContext
+from ..method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
 from ..registry import register_method
 from ..trainer.schedule import steps_per_epoch
+from .peft_task import prompt_init_ids
 
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _EMBED = re.compile(r"(?:^|\.)(?:embeddings|embed_tokens|embed_in|wte|wpe|embed_positions)\b")
@@ -43,24 +44,61 @@ _EMBED = re.compile(r"(?:^|\.)(?:embeddings|embed_tokens|embed_in|wte|wpe|embed_
 
 @dataclass
 class SeqConfig(MethodConfig):
-    classifier_lr: float = 1e-3
-    classifier_weight_decay: float = 0.01
-    fix_encoder: bool = False
-    warmup_epochs: int = 0
-    warmup_target: Literal["ce-loss", "causal-lm"] = "ce-loss"
-    fix_old_classifier: bool = False
-    preallocated_classifier: bool = False
-    prototype_prediction: bool = False
-    peft_type: Literal["none", "lora", "prompt_tuning"] = "none"
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.05
-    lora_targets: tuple[str, ...] = ()
-    num_virtual_tokens: int = 10
-    prompt_init_ids: tuple[int, ...] = ()
-    freeze_layers: tuple[int, ...] = ()
-    freeze_embeddings: bool = False
-    freeze_from_task: int = 0
+    classifier_lr: float = field(
+        default=1e-3, metadata={"help": "learning rate of the heads (spec 1e-3)"}
+    )
+    classifier_weight_decay: float = field(
+        default=0.01, metadata={"help": "weight decay of the heads (spec 0.01)"}
+    )
+    fix_encoder: bool = field(
+        default=False, metadata={"help": "FixB: freeze the backbone after the warm-up"}
+    )
+    warmup_epochs: int = field(
+        default=0, metadata={"help": "W: extra epochs of task 0 on the warm-up target"}
+    )
+    warmup_target: Literal["ce-loss", "causal-lm"] = field(
+        default="ce-loss",
+        metadata={"help": "ce-loss (through the heads) or causal-lm (backbone LM loss)"},
+    )
+    fix_old_classifier: bool = field(
+        default=False, metadata={"help": "FixC: freeze heads of earlier tasks"}
+    )
+    preallocated_classifier: bool = field(
+        default=False,
+        metadata={"help": "P: training logits span all heads (future classes as negatives)"},
+    )
+    prototype_prediction: bool = field(
+        default=False, metadata={"help": "after each task, head rows = class-mean features (no CE)"}
+    )
+    peft_type: Literal["none", "lora", "prompt_tuning"] = field(
+        default="none",
+        metadata={"help": "none, lora (one shared adapter) or prompt_tuning (one shared prompt)"},
+    )
+    lora_r: int = field(default=8, metadata={"help": "shared LoRA rank"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "shared LoRA alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "shared LoRA dropout"})
+    lora_targets: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "module-name suffixes of the shared LoRA; empty: attention q, v"},
+    )
+    num_virtual_tokens: int = field(
+        default=10, metadata={"help": "virtual tokens of the shared prompt"}
+    )
+    prompt_init_ids: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "token ids initialising the prompt; empty: the run's data family's init text"
+        },
+    )
+    freeze_layers: tuple[int, ...] = field(
+        default=(), metadata={"help": "layer indices frozen from freeze_from_task on"}
+    )
+    freeze_embeddings: bool = field(
+        default=False, metadata={"help": "freeze the embeddings from freeze_from_task on"}
+    )
+    freeze_from_task: int = field(
+        default=0, metadata={"help": "first task the freezing applies to"}
+    )
 
     def __post_init__(self) -> None:
         if self.warmup_epochs < 0:
@@ -100,6 +138,11 @@ class Seq(Method):
     def extra_epochs(self, task_index: int) -> int:
         """Epochs task ``task_index`` runs on top of the configured ones (the warm-up)."""
         return self.config.warmup_epochs if task_index == 0 else 0
+
+    def bind_run(self, run: RunInfo) -> None:
+        """An empty ``prompt_init_ids`` of prompt tuning takes the run's data family's text."""
+        if self.config.peft_type == "prompt_tuning" and not self.config.prompt_init_ids:
+            self.config.prompt_init_ids = prompt_init_ids(run)
 
     # -- hooks ----------------------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:

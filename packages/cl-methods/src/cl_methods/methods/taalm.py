@@ -11,6 +11,7 @@ phi in eval mode; known-token masking is off (the reported runs disable it).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,23 +21,58 @@ from torch import nn
 
 from ..method import Method, MethodConfig, StepInfo, TaskContext
 from ..registry import build_method, register_method
-from ..taalm.checkpoint import freeze, load_train_attention
-from ..taalm.ckl_method import Batch, CklMethod, batch_ids_and_mask
+from ..taalm.checkpoint import freeze, load_train_attention, read_train_attention_meta
+from ..taalm.ckl_method import Batch, CklConfig, CklMethod, batch_ids_and_mask
 from ..taalm.model import TrainAttention
+from .kadapter import KAdapterConfig
+from .mixreview import MixReviewConfig
+from .recadam import RecAdamConfig
+from .rho1 import Rho1Config
 
 COMBINABLE = ("kadapter", "recadam", "mixreview", "rho1")
+PART_CONFIGS = {
+    "kadapter": KAdapterConfig,
+    "recadam": RecAdamConfig,
+    "mixreview": MixReviewConfig,
+    "rho1": Rho1Config,
+}
 
 
 @dataclass
 class TaalmConfig(MethodConfig):
     """phi_checkpoint: folder written by ``save_train_attention`` (apps/train_attention.py);
-    combine_with: CKL methods to combine; options: their config overrides, by method name."""
+    combine_with: CKL methods to combine, each configured by its own section below."""
 
-    phi_checkpoint: str | None = None
-    combine_with: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
-    known_masking: bool = False
-    phi_quantization: Literal["auto", "nf4", "none"] = "auto"
+    phi_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "Train-Attention folder written by apps/train_attention.py (required)"},
+    )
+    combine_with: tuple[str, ...] = field(
+        default=(), metadata={"help": f"CKL methods combined with TAALM, any of {COMBINABLE}"}
+    )
+    known_masking: bool = field(
+        default=False,
+        metadata={"help": "drop targets theta already predicts (off in the paper's runs)"},
+    )
+    phi_quantization: Literal["auto", "nf4", "none"] = field(
+        default="auto", metadata={"help": "phi's base: nf4 (QLoRA) when available, or none"}
+    )
+    kadapter: KAdapterConfig = field(default_factory=KAdapterConfig)
+    recadam: RecAdamConfig = field(default_factory=RecAdamConfig)
+    mixreview: MixReviewConfig = field(default_factory=MixReviewConfig)
+    rho1: Rho1Config = field(default_factory=Rho1Config)
+
+    def __post_init__(self) -> None:
+        for name, cls in PART_CONFIGS.items():  # sections given as mappings
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, cls(**value))
+        unknown = [n for n in self.combine_with if n not in COMBINABLE]
+        if unknown:
+            raise ValueError(
+                f"combine_with: taalm cannot combine with {unknown}; choose from {COMBINABLE}"
+            )
+        self.combine_with = tuple(self.combine_with)
 
 
 def _is_quantized(module: nn.Module) -> bool:
@@ -55,17 +91,16 @@ class Taalm(Method):
     def __init__(self, config: TaalmConfig | None = None) -> None:
         super().__init__(config)
         cfg = self.config
-        unknown = [n for n in cfg.combine_with if n not in COMBINABLE]
-        if unknown:
-            raise ValueError(f"taalm cannot combine with {unknown}; choose from {COMBINABLE}")
-        extra = sorted(set(cfg.options) - set(cfg.combine_with))
-        if extra:
-            raise ValueError(f"taalm options given for methods not combined: {extra}")
         names = [n for n in COMBINABLE if n in cfg.combine_with] or ["ckl_finetune"]
         self.parts: list[CklMethod] = []
         for n in names:
-            opts = {"known_masking": cfg.known_masking, **cfg.options.get(n, {})}
-            part = build_method(n, opts)
+            section = getattr(cfg, n, None)
+            part_cfg = (
+                dataclasses.replace(section, known_masking=cfg.known_masking)
+                if section is not None
+                else CklConfig(known_masking=cfg.known_masking)
+            )
+            part = build_method(n, part_cfg)
             assert isinstance(part, CklMethod)
             part.weighter = self.phi_weights
             self.parts.append(part)
@@ -108,6 +143,38 @@ class Taalm(Method):
         raise KeyError(
             f"taalm is not combined with {name!r}; parts: {[p.name for p in self.parts]}"
         )
+
+    # -- declared capabilities (of the combined parts) ----------------------------------------
+    def replay_ratio(self) -> float:
+        return max(p.replay_ratio() for p in self.parts)
+
+    def set_replay_records(self, records: Sequence[Any]) -> None:
+        for p in self.parts:
+            p.set_replay_records(records)
+
+    def needs_object_mask(self) -> bool:
+        return any(p.needs_object_mask() for p in self.parts)
+
+    def base_lora(self) -> bool:
+        return all(p.base_lora() for p in self.parts)
+
+    def required_tokenizer(self) -> str | None:
+        """phi's tokenizer: theta must share it (checks that phi_checkpoint is a checkpoint)."""
+        ckpt = self.config.phi_checkpoint
+        if not ckpt:
+            raise ValueError(
+                "phi_checkpoint is required: a Train-Attention folder written by "
+                "apps/train_attention.py (e.g. <its output dir>/selected)"
+            )
+        try:
+            meta = read_train_attention_meta(ckpt)
+        except (FileNotFoundError, OSError, ValueError, KeyError):
+            raise ValueError(
+                f"phi_checkpoint {ckpt}: not a Train-Attention checkpoint folder (it needs "
+                "train_attention.json and train_attention.safetensors, as written by "
+                "apps/train_attention.py)"
+            ) from None
+        return str(meta.get("extra", {}).get("tokenizer") or meta["backbone"])
 
     # -- hooks (delegated) ----------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:

@@ -21,7 +21,7 @@ to the task's data. The buffer is filled at the end of each task and saved in th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -40,17 +40,43 @@ FeatureFn = Callable[[nn.Module, list[Any]], torch.Tensor]
 class ReplayOptions:
     """Replay fields of a method config (defaults: spec 2.2)."""
 
-    replay: bool = False
-    replay_mode: Literal["class", "ratio"] = "class"
-    replay_buffer_size: int = 100
-    replay_selection: Literal["random", "herding"] = "random"
-    replay_fixed_budget_per_class: bool = False
-    replay_num_class: int | None = None
-    replay_ratio: float = 0.01
-    replay_batch_level: bool = True
-    replay_rows_per_batch: int | None = None
-    replay_label_key: str = "label_idx_cil"
-    replay_seed: int = 1
+    replay: bool = field(default=False, metadata={"help": "turn replay on"})
+    replay_mode: Literal["class", "ratio"] = field(
+        default="class",
+        metadata={
+            "help": "class (class-balanced buffer of replay_buffer_size) or ratio (share of a task)"
+        },
+    )
+    replay_buffer_size: int = field(
+        default=100, metadata={"help": "buffer size M of class mode (spec 100)"}
+    )
+    replay_selection: Literal["random", "herding"] = field(
+        default="random", metadata={"help": "random or herding"}
+    )
+    replay_fixed_budget_per_class: bool = field(
+        default=False, metadata={"help": "a fixed number of rows per class instead of M shared"}
+    )
+    replay_num_class: int | None = field(
+        default=None, metadata={"help": "classes sharing the buffer (null: those seen)"}
+    )
+    replay_ratio: float = field(
+        default=0.01, metadata={"help": "ratio mode: floor(ratio * |D_t|) rows kept per task"}
+    )
+    replay_batch_level: bool = field(
+        default=True,
+        metadata={
+            "help": "mix buffer rows into each micro-batch (else append the buffer to the data)"
+        },
+    )
+    replay_rows_per_batch: int | None = field(
+        default=None, metadata={"help": "buffer rows per micro-batch (null: as many as new rows)"}
+    )
+    replay_label_key: str = field(
+        default="label_idx_cil", metadata={"help": "field of a row holding its class label"}
+    )
+    replay_seed: int = field(
+        default=1, metadata={"help": "seed of the buffer's selection and draws"}
+    )
 
 
 def field_of(example: Any, key: str) -> Any:

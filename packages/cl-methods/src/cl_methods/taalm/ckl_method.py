@@ -10,8 +10,8 @@ frozen Train-Attention's weights when TAALM attaches one (``self.weighter``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +28,10 @@ Weighter = Callable[[Batch], torch.Tensor]
 class CklConfig(MethodConfig):
     """known_masking: drop targets theta already predicts greedily (off at deployment, §5)."""
 
-    known_masking: bool = False
+    known_masking: bool = field(
+        default=False,
+        metadata={"help": "drop targets theta already predicts greedily (off at deployment)"},
+    )
 
 
 def batch_ids_and_mask(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,6 +51,28 @@ class CklMethod(Method):
     def __init__(self, config: MethodConfig | None = None) -> None:
         super().__init__(config)
         self.weighter: Weighter | None = None
+
+    # -- declared capabilities: what a CKL recipe reads instead of the method's name ----------
+    def replay_ratio(self) -> float:
+        """Replay documents added per training document in each micro-batch (0: no replay; the
+        recipe then loads no replay documents and packs full micro-batches)."""
+        return 0.0
+
+    def set_replay_records(self, records: Sequence[Any]) -> None:
+        """The replay documents (called by recipes when :meth:`replay_ratio` > 0)."""
+
+    def needs_object_mask(self) -> bool:
+        """True when batches must carry ``object_mask`` (each evidence's object positions)."""
+        return False
+
+    def base_lora(self) -> bool:
+        """True: the recipe gives theta a LoRA to train; False: the method trains modules of its
+        own beside a bare, frozen base (K-Adapter)."""
+        return True
+
+    def required_tokenizer(self) -> str | None:
+        """A tokenizer theta must use (TAALM: phi's), or None."""
+        return None
 
     def token_weights(self, batch: Batch, model: nn.Module) -> torch.Tensor | None:
         """(B, L-1) weights aligned with the targets, or None for w = 1."""

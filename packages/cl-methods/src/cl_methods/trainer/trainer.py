@@ -372,7 +372,7 @@ class ContinualTrainer:
         names = [t.name for t in tasks]
         if len(set(names)) != len(names):
             raise ValueError(f"task names must be unique, got {names}")
-        self._joint = bool(getattr(method, "joint_training", False))
+        self._joint = bool(method.joint_training)
         train_tasks = [self._joint_task(tasks)] if self._joint else tasks
         self._tasks_for_eval = tasks
         self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -463,7 +463,7 @@ class ContinualTrainer:
         cfg, acc, method = self.config, self.accelerator, self.method
         params_over = dict(getattr(task, "params", {}) or {})
         lr = float(params_over.get("lr", cfg.lr))
-        epochs = int(params_over.get("epochs", cfg.epochs))
+        epochs = int(params_over.get("epochs", cfg.epochs)) + method.extra_epochs(index)
         ctx = self._context(index, task, task.train, num_tasks)
         data = list(method.task_train_data(ctx, task.train))
         collate = ctx.collate

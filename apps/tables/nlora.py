@@ -16,13 +16,15 @@ order 1, batch 48: 1e-3/1, 1e-4/10, 1e-4/1, 1e-4/1, lambda_1 0.46;
 order 2, batch 32: 1e-4/1, 5e-5/5, 5e-5/1, 5e-5/1, lambda_1 0.38;
 order 3, batch 32: 1e-4/5, 1e-4/10, 1e-4/1, 1e-4/1, lambda_1 0.4.
 LLaMA orders 4-6 have no released N-LoRA schedule: this recipe uses the T5 row of that order
-(batch, lr, lambda_1, 10 epochs); the run's ``run_config.json`` records the values used. The
+(batch, lr, lambda_1, 10 epochs); ``results.json`` (``config``) records the values used. The
 LLaMA per-device batch is not published; 4 is used (global batch = 4 x accumulation x GPUs).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from common.config import ConfigError
 
 T5_EPOCHS = 10
 
@@ -63,7 +65,7 @@ LLAMA_PER_DEVICE_BATCH = 4
 
 def _order4_lambda(name: str) -> float:
     if name not in ORDER4_LAMBDAS:
-        raise SystemExit(
+        raise ConfigError(
             f"N-LoRA's order-4 table has no lambda_1 for task {name!r} (it lists "
             f"{sorted(ORDER4_LAMBDAS)}); pass --lambda-1 to set one for every task"
         )
@@ -78,12 +80,12 @@ def nlora_task_params(
     ``lambda_1`` (the command line's) replaces the table's value for every task; it is taken
     here so that order 4's table is not consulted for task names it does not list."""
     if order not in T5_TABLE:
-        raise SystemExit(f"N-LoRA has orders 1-6, got {order}")
+        raise ConfigError(f"N-LoRA has orders 1-6, got {order}")
     _, t5_lr, t5_lambda = T5_TABLE[order]
     if causal_lm and order in LLAMA_TABLE:
         _, schedule, lam = LLAMA_TABLE[order]
         if len(names) != len(schedule):
-            raise SystemExit(
+            raise ConfigError(
                 f"the LLaMA table of order {order} has {len(schedule)} tasks, the stream has "
                 f"{len(names)} ({names})"
             )
