@@ -357,7 +357,8 @@ def _establish_trust(
             _TRUST[key] = True
             return True
         if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-            return True  # a probe cannot run inside CUDA graph capture; decide at a later call
+            load_backend(op, backend)  # a probe cannot run inside CUDA graph capture: trust this
+            return True  # call unchecked, and decide at the first call outside a capture
         from ._selfcheck import probe_backend
 
         result = probe_backend(op, backend, device, dtype or torch.float32)
