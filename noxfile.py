@@ -89,15 +89,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """cl-kernels benchmarks (bench/bench_*.py): eager reference vs torch.compile of it vs the
-    fused op, time and peak memory, results with device and versions to bench/results/. Runs on
-    CUDA when present, else on CPU at scaled-down shapes. Extra args go to every script
-    (e.g. --quick, --no-compile, --device cpu)."""
+    """Benchmarks (bench/bench_*.py): each cl-kernels op against the eager reference and
+    torch.compile of it, and bench_e2e.py, one O-LoRA / N-LoRA training step of the library
+    against the released recipe; time and peak memory, results with device and versions to
+    bench/results/. Runs on CUDA when present, else on CPU at scaled-down shapes. Extra args go to
+    every script (e.g. --quick, --no-compile, --device cpu)."""
     session.install(TORCH)
     session.install("triton>=3.0", "pybind11>=2.11", "numpy")  # numpy: torch warns without it
     kernels = str(ROOT / "packages" / "cl-kernels")
-    session.install("--force-reinstall", "--no-deps", kernels)
-    session.install(kernels)
+    methods = str(ROOT / "packages" / "cl-methods")  # bench_e2e: the library's O-LoRA / N-LoRA
+    session.install("--force-reinstall", "--no-deps", kernels, methods)
+    session.install(kernels, methods)
     for script in sorted((ROOT / "bench").glob("bench_*.py")):
         session.run("python", str(script), *session.posargs, env=_env())
 

@@ -88,7 +88,8 @@ def main() -> None:
         if "min_ms" in v["base_gemm"] and "min_ms" in v["eager"]:
             row["base_gemm_share_of_eager"] = v["base_gemm"]["min_ms"] / v["eager"]["min_ms"]
         rows.append(row)
-    write_results("lora_linear", device, rows, opts.output_dir)
+    name = "lora_linear_quick" if opts.quick else "lora_linear"
+    write_results(name, device, rows, opts.output_dir)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def main() -> None:
             )
             rows.append(run_case(case, variants, device, opts.min_time))
             del leaves, variants
-    write_results("weighted_ce", device, rows, opts.output_dir)
+    name = "weighted_ce_quick" if opts.quick else "weighted_ce"
+    write_results(name, device, rows, opts.output_dir)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,11 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The options every script takes (``nox -s bench -- ARGS`` passes ARGS to all of them);
+    ``extra`` adds a script's own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
@@ -35,6 +39,8 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
     parser.add_argument("--quick", action="store_true", help="tiny shapes (smoke test)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 
@@ -249,7 +255,15 @@ def _format_row(row: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_results(name: str, device: torch.device, rows: list[dict[str, Any]], out_dir: Path):
+def write_results(
+    name: str,
+    device: torch.device,
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    extra: dict[str, Any] | None = None,
+):
+    """``<out_dir>/<name>_<device type>.json``: the command, date, environment, ``extra`` (e.g.
+    the shapes) and the cases."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}_{device.type}.json"
     record = {
@@ -257,6 +271,7 @@ def write_results(name: str, device: torch.device, rows: list[dict[str, Any]], o
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "environment": environment(device),
+        **(extra or {}),
         "cases": rows,
     }
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -59,11 +59,15 @@ def require_cpp(stem: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_dispatch(monkeypatch):
-    """No forced backend leaks in from the environment, and fallback warnings start fresh."""
+    """No forced backend or self-check setting leaks in from the environment; fallback warnings
+    and self-check verdicts start fresh."""
     monkeypatch.delenv(_dispatch.ENV_VAR, raising=False)
+    monkeypatch.delenv(_dispatch.SELF_CHECK_ENV, raising=False)
     _dispatch.reset_warnings()
+    _dispatch.reset_self_check()
     yield
     _dispatch.reset_warnings()
+    _dispatch.reset_self_check()
 
 
 def clone_inputs(tensors, device=None, dtype=None):

@@ -250,3 +250,25 @@ def test_cuda_dispatch_uses_triton_at_realistic_scale(kt):
     value = cl_kernels.orthogonality_penalty(old, new)
     ref = reference.orthogonality_penalty(old, new)
     torch.testing.assert_close(value, ref, rtol=1e-4, atol=1e-2)
+
+
+def test_cpp_parallel_path_matches_reference(kt):
+    """Inputs above the C++ kernels' work threshold (clk::kParallelMinWork = 2^21 multiply-adds
+    or elements), where their loops run on several OpenMP threads; the tests above are below it
+    and run on one. Sums run over up to 1024 terms here, hence rtol 1e-3."""
+    kt.require_cpp("subspace")
+    cpu = torch.device("cpu")
+    old, new = _orth_inputs(torch.float32, [(112, 8, 1024)] * 3)  # 2 x 2.8M multiply-adds
+    big = [torch.randn(1 << 21), torch.randn(5000)]  # sumsq / scaled copy over > 2^21 elements
+    a, b = _nlora_inputs(torch.float32, [(8, 600, 500)] * 2)  # 3 x 2.4M for delta_w with grads
+    cases = [
+        (cl_kernels.orthogonality_penalty, reference.orthogonality_penalty, [old, new], ()),
+        (cl_kernels.l2_penalty, reference.l2_penalty, [[t.requires_grad_() for t in big]], ()),
+        (cl_kernels.nlora_penalty, reference.nlora_penalty, [a, b], ("delta_w",)),
+    ]
+    for public, ref, groups, args in cases:
+        value, grads = _run("cpp", public, groups, cpu, kt, *args)
+        want, want_grads = _run(None, ref, groups, cpu, kt, *args)
+        torch.testing.assert_close(value, want, rtol=1e-4, atol=1e-4)
+        for got, exp in zip(grads, want_grads, strict=True):
+            torch.testing.assert_close(got, exp, rtol=1e-3, atol=1e-3 * exp.abs().max().item())

@@ -10,6 +10,9 @@ Public ops (each dispatches by device and availability; see ``_dispatch``):
 
 ``CL_KERNELS_BACKEND=reference|triton|cpp`` or ``with use_backend(name):`` forces a backend;
 ``info()`` (or ``python -m cl_kernels``) reports what is available and why not.
+``python -m cl_kernels --check`` compares every op on every available backend with the reference;
+on CUDA the same probe runs at the first call of each op and dtype before the kernel is trusted
+(``CL_KERNELS_SELF_CHECK=0`` skips it; see ``_dispatch``).
 """
 
 from ._dispatch import BACKENDS, format_info, info, use_backend

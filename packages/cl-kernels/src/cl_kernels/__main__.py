@@ -1,5 +1,7 @@
-"""``python -m cl_kernels``: print which backend serves each op here, and why not the others."""
+"""``python -m cl_kernels [--check]``: see ``cl_kernels._cli``."""
 
-from . import format_info
+import sys
 
-print(format_info())
+from ._cli import main
+
+sys.exit(main())

@@ -15,6 +15,16 @@ Selection, per call:
 A backend that cannot serve the call (Triton not installed, extension not built, op without C++,
 CPU tensors for Triton outside ``TRITON_INTERPRET=1``, ...) falls back to the reference with one
 ``RuntimeWarning`` per distinct reason, never an error. ``info()`` reports it all.
+
+Self-check on first use: on the device types in ``PROBED_DEVICE_TYPES`` (CUDA), the first call of
+each (op, backend, device, dtype) in a process runs the op's probe (``Op.probe``, small inputs,
+forward and backward) on the fused backend and on the reference before the kernel is trusted. A
+mismatch, or an exception while loading, compiling or launching it, sends that (op, device, dtype)
+to the reference for the rest of the process, with one ``RuntimeWarning`` naming the op and the
+error; so does a Triton compile error (an exception raised from a ``triton`` module) at a later
+call, e.g. for a tile configuration that only large inputs use. ``CL_KERNELS_SELF_CHECK=0`` skips
+the probe (read at the first call of each key). After the first call the check costs one dict
+lookup per call. ``python -m cl_kernels --check`` runs the same probes for every op and backend.
 """
 
 from __future__ import annotations
@@ -32,6 +42,10 @@ import torch
 
 BACKENDS = ("reference", "triton", "cpp")
 ENV_VAR = "CL_KERNELS_BACKEND"
+SELF_CHECK_ENV = "CL_KERNELS_SELF_CHECK"
+PROBE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+# Device types whose fused kernels run the self-check probe before their first use in a process.
+PROBED_DEVICE_TYPES = frozenset({"cuda"})
 
 
 @dataclass
@@ -40,8 +54,11 @@ class Op:
 
     name: str
     reference: Callable[..., Any]
-    triton: str | None = None
-    cpp: str | None = None
+    # Each fused implementation: "module:function" under cl_kernels.<backend> (imported on first
+    # use), or the function itself.
+    triton: str | Callable[..., Any] | None = None
+    cpp: str | Callable[..., Any] | None = None
+    # The stem of the .cpp file whose extension the C++ implementation needs (None: none).
     cpp_extension: str | None = None
     no_triton_reason: str = "no Triton implementation"
     no_cpp_reason: str = "no C++ implementation"
@@ -50,6 +67,14 @@ class Op:
     cpp_accepts: Callable[..., str | None] | None = None
     # Shown by info() next to an available C++ backend (e.g. which cases it declines and why).
     cpp_note: str = ""
+    # Self-check: ``probe(dtype, device)`` builds small inputs (a list of ``ProbeCase``, see
+    # ``cl_kernels._selfcheck``); required when the op has a fused implementation. Calling it
+    # twice must give equal inputs (a fixed seed).
+    probe: Callable[[torch.dtype, torch.device], list[Any]] | None = None
+    probe_dtypes: tuple[torch.dtype, ...] = PROBE_DTYPES
+    # The dtype a call computes in, which keys its self-check (default: that of the first tensor
+    # in the arguments; lora_linear: the autocast dtype when autocast is on).
+    compute_dtype: Callable[..., torch.dtype] | None = None
     _loaded: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
 
 
@@ -59,10 +84,24 @@ _LOCAL = threading.local()
 
 
 def register_op(op: Op) -> Op:
+    """Add an op to the dispatcher (its name must be new). An op with a fused implementation
+    must bring a probe for the self-check."""
     if op.name in _OPS:
         raise ValueError(f"cl_kernels: op {op.name!r} is registered twice")
+    if (op.triton is not None or op.cpp is not None) and op.probe is None:
+        raise ValueError(
+            f"cl_kernels: op {op.name!r} has a fused implementation but no probe for the "
+            "self-check (Op(probe=...), see CONTRIBUTING-ops.md)"
+        )
     _OPS[op.name] = op
     return op
+
+
+def unregister_op(name: str) -> None:
+    """Remove an op and forget its self-check results (for ops registered at run time)."""
+    _OPS.pop(name)
+    for key in [k for k in _TRUST if k[0] == name]:
+        del _TRUST[key]
 
 
 def registered_ops() -> dict[str, Op]:
@@ -173,7 +212,8 @@ def op_status(op: Op, backend: str, device: torch.device | None = None) -> tuple
             return False, f"not provided: {op.no_cpp_reason}"
         if device is not None and device.type != "cpu":
             return False, f"the C++ kernels take CPU tensors, got {device.type}"
-        assert op.cpp_extension is not None, f"op {op.name} names cpp but no cpp_extension"
+        if op.cpp_extension is None:
+            return True, ""
         return cpp_status(op.cpp_extension)
     raise ValueError(f"unknown backend {backend!r}")
 
@@ -193,14 +233,19 @@ def reset_warnings() -> None:
     _WARNED.clear()
 
 
-def _load(op: Op, backend: str) -> Callable[..., Any]:
+def load_backend(op: Op, backend: str) -> Callable[..., Any]:
+    """The implementation of ``op`` on a fused ``backend`` (imported on first use)."""
     if backend not in op._loaded:
         target = op.triton if backend == "triton" else op.cpp
-        assert target is not None
-        module, _, attr = target.partition(":")
-        op._loaded[backend] = getattr(
-            importlib.import_module(f"cl_kernels.{backend}.{module}"), attr
-        )
+        if target is None:
+            raise ValueError(f"op {op.name} has no {backend} implementation")
+        if callable(target):
+            op._loaded[backend] = target
+        else:
+            module, _, attr = target.partition(":")
+            op._loaded[backend] = getattr(
+                importlib.import_module(f"cl_kernels.{backend}.{module}"), attr
+            )
     return op._loaded[backend]
 
 
@@ -244,11 +289,29 @@ def select(op_name: str, device: torch.device, *args: Any, **kwargs: Any) -> str
 
 
 def dispatch(op_name: str, device: torch.device, *args: Any, **kwargs: Any) -> Any:
-    """Run ``op_name`` on the backend chosen by :func:`select`."""
+    """Run ``op_name`` on the backend chosen by :func:`select`; on a probed device type, only
+    once the backend has passed its self-check for this op, device and dtype."""
     backend = select(op_name, device, *args, **kwargs)
     op = _OPS[op_name]
-    fn = op.reference if backend == "reference" else _load(op, backend)
-    return fn(*args, **kwargs)
+    if backend == "reference":
+        return op.reference(*args, **kwargs)
+    if device.type not in PROBED_DEVICE_TYPES:
+        return load_backend(op, backend)(*args, **kwargs)
+    dtype = op.compute_dtype(*args, **kwargs) if op.compute_dtype else first_dtype(args)
+    key = (op_name, backend, device, dtype)
+    trusted = _TRUST.get(key)
+    if trusted is None:
+        trusted = _establish_trust(op, backend, device, dtype, key)
+    if not trusted:
+        return op.reference(*args, **kwargs)
+    try:
+        return op._loaded[backend](*args, **kwargs)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("triton"):
+            raise
+        # a compile error (e.g. out of shared memory) for a configuration the probe did not use
+        _distrust(op, backend, device, dtype, key, f"{type(exc).__name__}: {exc}")
+        return op.reference(*args, **kwargs)
 
 
 def device_of(*groups: Any) -> torch.device:
@@ -261,6 +324,70 @@ def device_of(*groups: Any) -> torch.device:
                 if isinstance(t, torch.Tensor):
                     return t.device
     return torch.device("cpu")
+
+
+def first_dtype(groups: Any) -> torch.dtype | None:
+    """The dtype of the first tensor found in the arguments (None when there is none)."""
+    for group in groups:
+        if isinstance(group, torch.Tensor):
+            return group.dtype
+        if isinstance(group, list | tuple):
+            for t in group:
+                if isinstance(t, torch.Tensor):
+                    return t.dtype
+    return None
+
+
+# ----------------------------------------------------------------------------- self-check
+
+_TRUST: dict[tuple[str, str, torch.device, torch.dtype | None], bool] = {}
+_TRUST_LOCK = threading.Lock()
+
+
+@torch.compiler.disable
+def _establish_trust(
+    op: Op, backend: str, device: torch.device, dtype: torch.dtype | None, key: tuple
+) -> bool:
+    """First call of ``key``: run the probe (unless disabled) and remember the verdict."""
+    with _TRUST_LOCK:
+        if key in _TRUST:
+            return _TRUST[key]
+        if os.environ.get(SELF_CHECK_ENV, "1") == "0":
+            load_backend(op, backend)
+            _TRUST[key] = True
+            return True
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            load_backend(op, backend)  # a probe cannot run inside CUDA graph capture: trust this
+            return True  # call unchecked, and decide at the first call outside a capture
+        from ._selfcheck import probe_backend
+
+        result = probe_backend(op, backend, device, dtype or torch.float32)
+        if result.status == "ok":
+            _TRUST[key] = True
+            return True
+    _distrust(op, backend, device, dtype, key, result.detail)
+    return False
+
+
+def _distrust(op: Op, backend: str, device: torch.device, dtype, key: tuple, why: str) -> None:
+    _TRUST[key] = False
+    warn_once(
+        f"selfcheck:{key}",
+        f"cl_kernels.{op.name}: the {backend} kernel failed its self-check on {device} for "
+        f"{dtype} ({why}); cl_kernels.{op.name} uses the PyTorch reference there for the rest of "
+        f"this process. Please report this with the output of `python -m cl_kernels --check`.",
+    )
+
+
+def self_check_results() -> dict[tuple[str, str, torch.device, torch.dtype | None], bool]:
+    """What the self-check decided so far in this process: {(op, backend, device, dtype):
+    trusted}."""
+    return dict(_TRUST)
+
+
+def reset_self_check() -> None:
+    """Forget every self-check verdict (the next call of each op probes again)."""
+    _TRUST.clear()
 
 
 # ----------------------------------------------------------------------------- info

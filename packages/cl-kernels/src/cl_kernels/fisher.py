@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from . import reference
+from . import _probes, reference
 from ._dispatch import Op, device_of, dispatch, register_op
 
 
@@ -102,6 +102,7 @@ register_op(
             "the reference (one in-place addcmul_ per tensor) is already a single pass over "
             "memory; a C++ kernel measured 1.0-1.3x of it on CPU (bench/results/fisher_cpu.json)"
         ),
+        probe=_probes.fisher_accumulate,
     )
 )
 for _name in ("fisher_merge", "ewc_penalty"):
@@ -114,5 +115,6 @@ for _name in ("fisher_merge", "ewc_penalty"):
             cpp_extension="fisher",
             cpp_accepts=_cpp_accepts,
             cpp_note="float32 contiguous tensors only (others use the reference)",
+            probe=getattr(_probes, _name),
         )
     )

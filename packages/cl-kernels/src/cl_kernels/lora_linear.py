@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from . import reference
+from . import _probes, reference
 from ._dispatch import Op, device_of, dispatch, register_op
 from .reference.lora_linear import check_lora_shapes
 
@@ -65,11 +65,21 @@ def lora_linear(
     )
 
 
+def _compute_dtype(x: torch.Tensor, *args: object, **kwargs: object) -> torch.dtype:
+    """The dtype the kernel computes in: the autocast dtype when autocast is on for x's device
+    (as ``F.linear`` does), else x's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 register_op(
     Op(
         "lora_linear",
         reference.lora_linear,
         triton="lora_linear:lora_linear",
         no_cpp_reason=NO_CPP_REASON,
+        probe=_probes.lora_linear,
+        compute_dtype=_compute_dtype,
     )
 )

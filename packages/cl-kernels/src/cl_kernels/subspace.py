@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from . import reference
+from . import _probes, reference
 from ._dispatch import Op, device_of, dispatch, register_op
 
 NORMS = ("l1", "l2sq")
@@ -122,5 +122,6 @@ for _name in ("orthogonality_penalty", "l2_penalty", "nlora_penalty"):
             cpp_extension="subspace",
             cpp_accepts=_nlora_cpp_accepts if nlora else None,
             cpp_note=NLORA_AB_CPP if nlora else "",
+            probe=getattr(_probes, _name),
         )
     )

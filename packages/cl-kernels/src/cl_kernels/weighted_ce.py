@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from . import reference
+from . import _probes, reference
 from ._dispatch import Op, device_of, dispatch, register_op
 from .reference.weighted_ce import (
     EPS,
@@ -130,6 +130,7 @@ register_op(
         triton="weighted_ce:weighted_cross_entropy",
         cpp="weighted_ce:weighted_cross_entropy",
         cpp_extension="weighted_ce",
+        probe=_probes.weighted_cross_entropy,
     )
 )
 register_op(
@@ -139,5 +140,6 @@ register_op(
         triton="weighted_ce:weighted_cross_entropy_from_logits",
         cpp="weighted_ce:weighted_cross_entropy_from_logits",
         cpp_extension="weighted_ce",
+        probe=_probes.weighted_cross_entropy_from_logits,
     )
 )

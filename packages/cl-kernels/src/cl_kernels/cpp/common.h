@@ -53,4 +53,19 @@ inline void axpy(float* y, float s, const float* x, int64_t n) {
 
 inline float sign(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f); }
 
+// Work (multiply-adds, or elements of an elementwise loop) below which a loop runs on the calling
+// thread only: an OpenMP region ends in a barrier that waits for every worker, which costs a few
+// microseconds on an idle machine but milliseconds when the cores are oversubscribed (a worker
+// waits for a time slice). 1 << 21 is a few hundred microseconds of single-threaded work.
+constexpr double kParallelMinWork = static_cast<double>(1 << 21);
+
+inline bool parallel_worth(double work) { return work >= kParallelMinWork; }
+
+template <class It>
+inline double total(const It& values) {
+  double sum = 0.0;
+  for (auto v : values) sum += static_cast<double>(v);
+  return sum;
+}
+
 }  // namespace clk

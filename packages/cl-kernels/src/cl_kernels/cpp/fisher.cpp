@@ -29,9 +29,10 @@ void accumulate(const std::vector<int64_t>& fishers, const std::vector<int64_t>&
   check_sizes(fishers.size(), numels, "accumulate");
   check_sizes(grads.size(), numels, "accumulate");
   const auto chunks = chunks_of(numels);
+  const bool par = clk::parallel_worth(clk::total(numels));
   const float cf = static_cast<float>(c);
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
   for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
     const Chunk ch = chunks[k];
     float* f = f32(fishers[ch.tensor]);
@@ -47,10 +48,11 @@ void merge(const std::vector<int64_t>& f_new, const std::vector<int64_t>& f_old,
   check_sizes(f_new.size(), numels, "merge");
   check_sizes(f_old.size(), numels, "merge");
   const auto chunks = chunks_of(numels);
+  const bool par = clk::parallel_worth(clk::total(numels));
   const float tf = static_cast<float>(t);
   const float inv = static_cast<float>(1.0 / (t + 1.0));
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
   for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
     const Chunk ch = chunks[k];
     const float* n = f32(f_new[ch.tensor]);
@@ -67,10 +69,11 @@ double ewc_value(const std::vector<int64_t>& params, const std::vector<int64_t>&
   check_sizes(anchors.size(), numels, "ewc_value");
   check_sizes(fishers.size(), numels, "ewc_value");
   const auto chunks = chunks_of(numels);
+  const bool par = clk::parallel_worth(clk::total(numels));
   std::vector<double> partial(chunks.size(), 0.0);
   {
     py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
     for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
       const Chunk ch = chunks[k];
       const float* p = f32(params[ch.tensor]);
@@ -96,9 +99,10 @@ void ewc_grad(const std::vector<int64_t>& params, const std::vector<int64_t>& an
               const std::vector<int64_t>& numels, double scale) {
   check_sizes(outs.size(), numels, "ewc_grad");
   const auto chunks = chunks_of(numels);
+  const bool par = clk::parallel_worth(clk::total(numels));
   const float s = static_cast<float>(scale);
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
   for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
     const Chunk ch = chunks[k];
     const float* p = f32(params[ch.tensor]);

@@ -41,8 +41,11 @@ double orthogonality(const Ints& old_ptrs, const Ints& new_ptrs, const Ints& gra
   const bool grad = !grad_ptrs.empty();
   if (grad) clk::same_length(grad_ptrs.size(), n, "orthogonality");
   std::vector<double> parts(n, 0.0);
+  double work = 0.0;
+  for (size_t l = 0; l < n; ++l) work += static_cast<double>(r_old[l]) * r_new[l] * dims[l];
+  const bool par = clk::parallel_worth(grad ? 2.0 * work : work);
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for if (par) schedule(dynamic, 1)
   for (int64_t l = 0; l < static_cast<int64_t>(n); ++l) {
     const float* old_a = f32(old_ptrs[l]);
     const float* new_a = f32(new_ptrs[l]);
@@ -115,9 +118,10 @@ std::vector<double> sumsq(const Ints& ptrs, const Ints& numels) {
   clk::same_length(ptrs.size(), numels.size(), "sumsq");
   const auto chunks = clk::chunks_of(numels);
   std::vector<double> parts(chunks.size(), 0.0);
+  const bool par = clk::parallel_worth(clk::total(numels));
   {
     py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
     for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
       const clk::Chunk ch = chunks[k];
       const float* x = f32(ptrs[ch.tensor]);
@@ -139,8 +143,9 @@ void scaled_copy(const Ints& src, const Ints& dst, const Ints& numels,
   clk::same_length(dst.size(), numels.size(), "scaled_copy");
   clk::same_length(scales.size(), numels.size(), "scaled_copy");
   const auto chunks = clk::chunks_of(numels);
+  const bool par = clk::parallel_worth(clk::total(numels));
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for if (par) schedule(dynamic, 4)
   for (int64_t k = 0; k < static_cast<int64_t>(chunks.size()); ++k) {
     const clk::Chunk ch = chunks[k];
     const float* x = f32(src[ch.tensor]);
@@ -166,8 +171,11 @@ double nlora_ab(const Ints& a_ptrs, const Ints& b_ptrs, const Ints& ga_ptrs, con
     clk::same_length(gb_ptrs.size(), n, "nlora_ab");
   }
   std::vector<double> parts(n, 0.0);
+  double work = 0.0;
+  for (size_t l = 0; l < n; ++l) work += static_cast<double>(ranks[l]) * ranks[l] * dims[l];
+  const bool par = clk::parallel_worth(grad ? 3.0 * work : work);
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for if (par) schedule(dynamic, 1)
   for (int64_t l = 0; l < static_cast<int64_t>(n); ++l) {
     const float* a = f32(a_ptrs[l]);
     const float* b = f32(b_ptrs[l]);
@@ -221,8 +229,11 @@ double nlora_delta_w(const Ints& a_ptrs, const Ints& b_ptrs, const Ints& ga_ptrs
     clk::same_length(gb_ptrs.size(), n, "nlora_delta_w");
   }
   std::vector<double> parts(n, 0.0);
+  double work = 0.0;
+  for (size_t l = 0; l < n; ++l) work += static_cast<double>(ranks[l]) * d_in[l] * d_out[l];
+  const bool par = clk::parallel_worth(grad ? 3.0 * work : work);
   py::gil_scoped_release release;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for if (par) schedule(dynamic, 1)
   for (int64_t l = 0; l < static_cast<int64_t>(n); ++l) {
     const float* a = f32(a_ptrs[l]);
     const float* b = f32(b_ptrs[l]);

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common.h"
+
 namespace {
 
 // exp(x) for x in [-87, 88] (clamped; NaN propagates) by Cody-Waite range reduction and a
@@ -98,7 +100,8 @@ template <class S>
 void rows_forward_t(std::uintptr_t z_ptr, int64_t ld, const int64_t* labels, const float* coef,
                     float* loss, float* lse, int64_t n, int64_t v, bool write_grad) {
   auto* z = reinterpret_cast<typename S::T*>(z_ptr);
-#pragma omp parallel for schedule(static)
+  const bool par = clk::parallel_worth(static_cast<double>(n) * v * (write_grad ? 2 : 1));
+#pragma omp parallel for if (par) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     auto* zr = z + i * ld;
     const int64_t y = labels[i];
@@ -114,7 +117,8 @@ void rows_grad_t(std::uintptr_t z_ptr, int64_t ld, std::uintptr_t grad_ptr, int6
                  const int64_t* labels, const float* coef, const float* lse, int64_t n, int64_t v) {
   const auto* z = reinterpret_cast<const typename S::T*>(z_ptr);
   auto* grad = reinterpret_cast<typename S::T*>(grad_ptr);
-#pragma omp parallel for schedule(static)
+  const bool par = clk::parallel_worth(static_cast<double>(n) * v);
+#pragma omp parallel for if (par) schedule(static)
   for (int64_t i = 0; i < n; ++i)
     row_grad<S>(z + i * ld, grad + i * gld, v, labels[i], coef[i], lse[i]);
 }
