@@ -37,7 +37,14 @@ from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, bui
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
 from cl_methods.registry import config_from_dict, get_method_class
 
-PROMPT_FAMILY = {"topic3": "topic", "concept_1k": "concept_1k"}
+PROMPT_FAMILY = {
+    "topic3": "topic",
+    "concept_1k": "concept_1k",
+    "clinc150": "intent",
+    "banking77": "intent",
+    "fewrel": "relation",
+    "tacred": "relation",
+}
 
 
 def seed_everything(seed: int) -> None:

@@ -11,9 +11,11 @@ import torch
 
 from cl_data.causal_lm import CausalLMEncoder
 from cl_data.classic import (
+    LABELLED_DATASETS,
     ContinualConfig,
     answer_text,
     build_concept1k,
+    build_labelled_dataset,
     build_prompt,
     build_topic3,
     read_continual_dataset,
@@ -35,8 +37,13 @@ class ClassicTask:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def load_continual(data: dict[str, Any]):
-    """(continual data, config) for ``data.name``: topic3, concept_1k or a dir."""
+    """(continual data, config) for ``data.name``: topic3, concept_1k, clinc150, banking77,
+    fewrel, tacred (``data.dir``: their folder; the shared copy for clinc150/banking77) or dir."""
     name = data["name"]
     if name == "topic3":
         return build_topic3(
@@ -49,11 +56,20 @@ def load_continual(data: dict[str, Any]):
     if name == "concept_1k":
         path = Path(data["dir"]) / "dataset.txt" if data.get("dir") else None
         return build_concept1k(path, seed=int(data["seed"]))
+    if name in LABELLED_DATASETS:
+        return build_labelled_dataset(
+            name,
+            data.get("dir"),
+            seed=int(data["seed"]),
+            train_per_class=_optional_int(data.get("train_per_class")),
+            test_per_class=_optional_int(data.get("test_per_class")),
+        )
     if name == "dir":
         if not data.get("dir"):
             raise ValueError("data.name=dir needs data.dir (a continual_{data,config}.json folder)")
         return read_continual_dataset(data["dir"])
-    raise ValueError(f"data.name must be topic3, concept_1k or dir, got {name!r}")
+    known = ", ".join(["topic3", "concept_1k", *LABELLED_DATASETS, "dir"])
+    raise ValueError(f"data.name must be one of {known}, got {name!r}")
 
 
 def _cap(rows: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
