@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cl_data.classic import build_banking77, check_continual_data
+from cl_data.classic import (
+    DATASET_MAX_LENGTH,
+    DATASET_PROMPT,
+    build_banking77,
+    check_continual_data,
+)
 from cl_data.errors import DataError
 
 
@@ -57,6 +62,7 @@ def test_real_banking77_against_the_raw_files(raw: dict) -> None:
     ]
     assert per_task["train"] == [1475, 1394, 1366, 1439, 1487, 1307, 1535]
     assert per_task["test"] == [440] * 7 and sum(per_task["train"]) == 10003
+    assert DATASET_PROMPT["banking77"] == "default" and DATASET_MAX_LENGTH["banking77"] == 64
 
 
 def write_banking(folder: Path, cats: list[str], train: list, test: list) -> Path:

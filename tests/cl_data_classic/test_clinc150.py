@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from cl_data.classic import build_clinc150, build_labelled_dataset, check_continual_data
+from cl_data.classic import (
+    DATASET_MAX_LENGTH,
+    DATASET_PROMPT,
+    build_clinc150,
+    build_labelled_dataset,
+    build_prompt,
+    check_continual_data,
+)
 from cl_data.errors import DataError
 
 
@@ -66,6 +73,10 @@ def test_real_clinc150_against_the_raw_file(raw: dict) -> None:
             total += len(table["input"])
         assert total == 150 * per_intent
     assert not any("oos" in t for d in data.values() for t in d["test"]["target"])
+    # the spec's generative prompt and max length for this dataset
+    assert DATASET_PROMPT["clinc150"] == "default" and DATASET_MAX_LENGTH["clinc150"] == 50
+    x = data[0]["train"]["input"][0]
+    assert build_prompt(DATASET_PROMPT["clinc150"], x) == f"Input sentence: {x}\n The label:"
 
 
 def test_real_clinc150_caps_and_registry(raw: dict) -> None:

@@ -56,6 +56,8 @@ def assemble_class_tasks(
     extras: Mapping[str, Any] | None = None,
 ) -> tuple[ContinualData, ContinualConfig]:
     """Continual data and config with ``len(class_names) // num_task`` classes per task."""
+    if not splits:
+        raise ValueError(f"{dataset}: no splits given")
     caps = dict(caps or {})
     num_class = len(class_names)
     first = next(iter(splits.values())).path
