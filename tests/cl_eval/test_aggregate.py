@@ -11,6 +11,7 @@ from cl_eval import (
     AccuracyMatrix,
     EvalInputError,
     aggregate_files,
+    aggregate_markdown,
     aggregate_runs,
     make_results,
     mean_std,
@@ -71,6 +72,8 @@ def test_aggregate_known_runs(files) -> None:
     assert [r.seed for r in agg.runs] == [1, 2, 3]
     assert [r.runtime_s for r in agg.runs] == [12.5, 7.0, None]
     assert [r.label for r in agg.runs] == ["exp (seed 1)", "exp (seed 2)", "exp (seed 3)"]
+    # the seed sits in different keys (seed, trainer.seed): both per-run, so no difference
+    assert agg.config_differences == []
     population = aggregate_files(files, ddof=0)
     assert population.metrics["ap"].std == pytest.approx(math.sqrt(200 / 3))
 
@@ -90,6 +93,8 @@ def test_cli_writes_markdown_and_json(files, tmp_path, capsys) -> None:
     assert data["metrics"]["ap"] == {"mean": 70.0, "std": 10.0, "n": 3, "values": [70, 80, 60]}
     assert data["mean_matrix"] == [[90.0, None], [60.0, 80.0]]
     assert [r["seed"] for r in data["runs"]] == [1, 2, 3]
+    assert "Configs agree except in the seed, name and output folder." in printed
+    assert data["config_differences"] == []
     assert main(["aggregate", str(files[0]), "--names", "only"]) == 0
     assert "| only | 1 | 12.5 |" in capsys.readouterr().out  # one run: mean, no std
 
@@ -111,3 +116,11 @@ def test_refuses_runs_of_different_experiments(files, tmp_path, capsys) -> None:
         aggregate_runs([])
     with pytest.raises(EvalInputError, match=r"2 names for 3 runs"):
         aggregate_files(files, names=["a", "b"])
+
+
+def test_config_differences_are_shown() -> None:
+    a = run(ROWS["A"], config={"seed": 1, "method": "seq", "trainer": {"epochs": 1, "lr": 1e-5}})
+    b = run(ROWS["B"], config={"seed": 2, "method": "replay", "trainer": {"epochs": 1}})
+    agg = aggregate_runs([a, b])
+    assert agg.config_differences == ["method", "trainer.lr"]
+    assert "Configs differ in: `method`, `trainer.lr`." in aggregate_markdown(agg)

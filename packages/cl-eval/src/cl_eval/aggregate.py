@@ -20,6 +20,9 @@ Rules:
   baseline row and ``R_train``.
 - Each run's seed (``config["seed"]``, else ``config["trainer"]["seed"]``) and runtime
   (``hardware["runtime_s"]``, else ``extra["runtime_s"]``) are listed when present.
+- ``config_differences`` lists the config keys (dotted) whose values differ between runs, other
+  than the seed, the name and the output folder: the summary shows them, so that runs of
+  different methods averaged by mistake are visible.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ AGGREGATE_FORMAT = "cl-eval/aggregate"
 AGGREGATE_FORMAT_VERSION = 1
 DIAGONAL = "diagonal"
 AGGREGATE_LABELS = {**METRIC_LABELS, DIAGONAL: "Diagonal mean (R[j][j])"}
+# Config keys expected to differ between the runs of one experiment.
+PER_RUN_KEYS = ("seed", "name", "output_dir")
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Aggregate:
     std_matrix: AccuracyMatrix
     name: str | None = None
     created: str | None = field(default=None)
+    config_differences: list[str] = field(default_factory=list)
 
     @property
     def num_runs(self) -> int:
@@ -120,6 +126,29 @@ def _runtime(run: Results) -> float | None:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     return None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def config_differences(configs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The dotted config keys whose values differ between ``configs`` (a key missing from one
+    counts as different), except the per-run seed, name and output folder."""
+    flat = [_flatten(c) for c in configs]
+    keys = sorted({k for f in flat for k in f})
+    missing = object()
+    return [
+        k
+        for k in keys
+        if k.rsplit(".", 1)[-1] not in PER_RUN_KEYS
+        and len({repr(f.get(k, missing)) for f in flat}) > 1
+    ]
 
 
 def _labels(runs: Sequence[Results]) -> list[str]:
@@ -245,6 +274,7 @@ def aggregate_runs(
         std_matrix=std,
         name=name,
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        config_differences=config_differences([r.config for r in runs]),
     )
 
 
@@ -289,6 +319,10 @@ def aggregate_markdown(agg: Aggregate, *, digits: int = 2) -> str:
         f"Mean ± {std_kind} over {agg.num_runs} runs of {len(agg.tasks)} tasks "
         f"({', '.join(agg.tasks)}); scores in {unit}; forgetting: {agg.forgetting_variant}. "
         "Each run's metrics are recomputed from its matrix; n = runs with that metric.",
+        "",
+        "Configs differ in: " + ", ".join(f"`{k}`" for k in agg.config_differences) + "."
+        if agg.config_differences
+        else "Configs agree except in the seed, name and output folder.",
         "",
         "## Metrics",
         "",
@@ -339,6 +373,7 @@ def aggregate_to_dict(agg: Aggregate) -> dict[str, Any]:
         "forgetting_variant": agg.forgetting_variant,
         "ddof": agg.ddof,
         "num_runs": agg.num_runs,
+        "config_differences": list(agg.config_differences),
         "metrics": {
             k: {"mean": s.mean, "std": s.std, "n": s.n, "values": list(s.values)}
             for k, s in agg.metrics.items()
