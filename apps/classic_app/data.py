@@ -11,9 +11,11 @@ import torch
 
 from cl_data.causal_lm import CausalLMEncoder
 from cl_data.classic import (
+    LABELLED_DATASETS,
     ContinualConfig,
     answer_text,
     build_concept1k,
+    build_labelled_dataset,
     build_prompt,
     build_topic3,
     read_continual_dataset,
@@ -36,7 +38,8 @@ class ClassicTask:
 
 
 def load_continual(data: Any):
-    """(continual data, config) for ``data.name``: topic3, concept_1k or a dir."""
+    """(continual data, config) for ``data.name``: topic3, concept_1k, clinc150, banking77,
+    fewrel, tacred (``data.dir``: their folder; the shared copy for clinc150/banking77) or dir."""
     if data.name == "topic3":
         return build_topic3(
             shared_data_root() / "CL_Benchmark",
@@ -48,6 +51,14 @@ def load_continual(data: Any):
     if data.name == "concept_1k":
         path = Path(data.dir) / "dataset.txt" if data.dir else None
         return build_concept1k(path, seed=data.seed)
+    if data.name in LABELLED_DATASETS:
+        return build_labelled_dataset(
+            data.name,
+            data.dir,
+            seed=data.seed,
+            train_per_class=data.train_per_class,
+            test_per_class=data.test_per_class,
+        )
     return read_continual_dataset(data.dir)
 
 

@@ -17,7 +17,15 @@ from cl_methods import MethodConfig, available_methods
 CKL_ONLY = {"ckl_finetune", "ckl_oracle", "kadapter", "recadam", "mixreview", "rho1", "taalm"}
 CLASSIC_METHODS = {m: m for m in available_methods() if m not in CKL_ONLY}
 #: data family of each dataset (prompt-tuning init text, spec §3.3)
-DATA_FAMILY = {"topic3": "topic", "concept_1k": "concept_1k"}
+DATA_FAMILY = {
+    "topic3": "topic",
+    "concept_1k": "concept_1k",
+    "clinc150": "intent",
+    "banking77": "intent",
+    "fewrel": "relation",
+    "tacred": "relation",
+}
+DATA_NAMES = (*DATA_FAMILY, "dir")
 BUILTIN_BACKBONES = ("minilm", "tiny-bert", "tiny-llama")
 
 
@@ -55,13 +63,22 @@ class Backbone:
 class Data:
     name: str = field(
         default="topic3",
-        metadata=_h("topic3, concept_1k, or dir (a continual_{data,config}.json folder)"),
-    )
-    dir: str | None = field(default=None, metadata=_h("folder of data.name=dir (or Concept-1K)"))
+        metadata=_h("topic3, concept_1k, clinc150, banking77, fewrel, tacred, or dir (a "
+                    "continual_{data,config}.json folder)"),
+    )  # fmt: skip
+    dir: str | None = field(
+        default=None,
+        metadata=_h("folder of data.name=dir, Concept-1K, FewRel or TACRED (CLINC150/BANKING77: "
+                    "the shared copy by default)"),
+    )  # fmt: skip
     seed: int = field(default=1, metadata=_h("seed of the dataset's sampling"))
     num_tasks: int | None = field(default=None, metadata=_h("use only the first N tasks", gt=0))
-    train_per_class: int = field(default=3000, metadata=_h("topic3 cap (spec 3000)", gt=0))
-    test_per_class: int = field(default=2000, metadata=_h("topic3 cap (spec 2000)", gt=0))
+    train_per_class: int = field(
+        default=3000, metadata=_h("rows per class cap (topic3 spec 3000)", gt=0)
+    )
+    test_per_class: int = field(
+        default=2000, metadata=_h("rows per class cap (topic3 spec 2000)", gt=0)
+    )
     max_train_per_task: int | None = field(default=None, metadata=_h("first N rows", gt=0))
     max_test_per_task: int | None = field(default=None, metadata=_h("first N rows", gt=0))
     max_train_eval_per_task: int | None = field(
@@ -121,8 +138,13 @@ class RunCL:
             raise FieldError("backbone.head", "IIL is generative: set it to none (causal_lm)")
         if not heads and self.backbone.kind != "causal_lm":
             raise FieldError("backbone.head", "none needs backbone.kind causal_lm")
-        if self.data.name not in ("topic3", "concept_1k", "dir"):
-            raise FieldError("data.name", f"must be topic3, concept_1k or dir: {self.data.name}")
+        if self.data.name not in DATA_NAMES:
+            known = ", ".join(DATA_NAMES)
+            raise FieldError("data.name", f"must be one of {known}: {self.data.name}")
+        if self.data.name in ("fewrel", "tacred") and not self.data.dir:
+            raise FieldError(
+                "data.dir", f"data.name {self.data.name} needs the folder of its preprocessed files"
+            )
         if self.data.name == "dir" and not self.data.dir:
             raise FieldError("data.dir", "data.name dir needs a continual_{data,config} folder")
         if self.backbone.model not in BUILTIN_BACKBONES:

@@ -20,8 +20,12 @@ def test_prompt_texts() -> None:
         "Input sentence: Ann met Bob .\n The relationship between Ann and Bob is"
     )
     assert build_prompt("relation_classification_no_entity", text).endswith("The relationship:")
+    # without e1/e2 the entities come from the markers; without markers it is an error
+    assert build_prompt("relation_classification_state", text) == (
+        "Input sentence: Ann met Bob .\n The relationship between Ann and Bob is"
+    )
     with pytest.raises(ValueError, match="needs e1 and e2"):
-        build_prompt("relation_classification_state", text)
+        build_prompt("relation_classification_state", "Ann met Bob .")
     with pytest.raises(ValueError, match="unknown prompt"):
         build_prompt("nope", "x")
     assert answer_text("Sports") == " Sports"

@@ -6,6 +6,18 @@ Each concept lives in its own module; the names below are the public API.
 
 __version__ = "0.1.0"
 
+from cl_eval.aggregate import (
+    Aggregate,
+    RunInfo,
+    Stat,
+    aggregate_files,
+    aggregate_markdown,
+    aggregate_runs,
+    aggregate_to_dict,
+    diagonal_mean,
+    mean_std,
+    write_aggregate,
+)
 from cl_eval.environment import hardware_info, software_versions
 from cl_eval.errors import EvalInputError, MissingDependencyError
 from cl_eval.markdown import compare_markdown, matrix_markdown, metrics_markdown, results_markdown
@@ -46,11 +58,18 @@ __all__ = [
     "NORMALISE_MODES",
     "T5_SPECIAL_TOKENS",
     "AccuracyMatrix",
+    "Aggregate",
     "Cell",
     "EvalInputError",
     "MissingDependencyError",
     "PredictionRecord",
     "Results",
+    "RunInfo",
+    "Stat",
+    "aggregate_files",
+    "aggregate_markdown",
+    "aggregate_runs",
+    "aggregate_to_dict",
     "average_incremental_accuracy",
     "average_performance",
     "average_performance_micro",
@@ -58,6 +77,7 @@ __all__ = [
     "compare_markdown",
     "compute_metrics",
     "count_exact_matches",
+    "diagonal_mean",
     "exact_match",
     "exact_match_score",
     "forgetting",
@@ -67,6 +87,7 @@ __all__ = [
     "make_results",
     "matrix_from_predictions",
     "matrix_markdown",
+    "mean_std",
     "metrics_markdown",
     "normalise_answer",
     "num_trained",
@@ -77,6 +98,7 @@ __all__ = [
     "read_results",
     "results_markdown",
     "software_versions",
+    "write_aggregate",
     "write_markdown",
     "write_predictions",
     "write_report",

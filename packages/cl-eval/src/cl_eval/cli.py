@@ -3,6 +3,7 @@
     cl-eval metrics RESULTS.json [--check] [--write] [--from-predictions] [--out-dir DIR]
     cl-eval predictions FILE.jsonl [FILE.jsonl ...] [--tasks a,b,c] [--out-dir DIR]
     cl-eval compare A.json B.json [...] [--names a,b] [--per-task] [--out FILE.md]
+    cl-eval aggregate S1.json S2.json [...] [--out SUMMARY.md] [--json FILE] [--names a,b]
 
 Tables are printed as Markdown on stdout (``--json`` prints the metrics as JSON instead).
 Exit status: 0 on success, 1 when ``--check`` finds stored metrics that differ from the
@@ -16,8 +17,10 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from cl_eval import __version__
+from cl_eval.aggregate import aggregate_files, aggregate_markdown, write_aggregate
 from cl_eval.atomic import atomic_write_text
 from cl_eval.errors import EvalInputError, MissingDependencyError
 from cl_eval.markdown import compare_markdown, results_markdown
@@ -96,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-task", action="store_true", help="add each task's final score")
     p.add_argument("--digits", type=int, default=2, help="decimals (default 2)")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
+
+    p = sub.add_parser(
+        "aggregate",
+        help="mean ± std of every metric and the mean matrix over runs of one experiment",
+    )
+    p.add_argument("results", nargs="+", help="results JSON files (same task list)")
+    p.add_argument("--out", default=None, help="write the Markdown summary here (and a JSON)")
+    p.add_argument(
+        "--json", dest="json_out", default=None, help="the JSON summary (default: --out as .json)"
+    )
+    p.add_argument("--names", default=None, help="comma-separated run names (default: file stems)")
+    p.add_argument("--name", default=None, help="a title for the summary")
+    p.add_argument(
+        "--ddof", type=int, default=1, help="std divisor n - ddof (default 1: sample std)"
+    )
+    p.add_argument("--digits", type=int, default=2, help="decimals (default 2)")
     return parser
 
 
@@ -189,10 +208,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    names = None if args.names is None else [n.strip() for n in args.names.split(",")]
+    agg = aggregate_files(args.results, names=names, ddof=args.ddof, name=args.name)
+    print(aggregate_markdown(agg, digits=args.digits), end="")
+    if args.out or args.json_out:
+        out = args.out if args.out else str(Path(args.json_out).with_suffix(".md"))
+        written = write_aggregate(agg, out, args.json_out, digits=args.digits)
+        for kind, path in written.items():
+            print(f"wrote {kind}: {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    commands = {"metrics": _cmd_metrics, "predictions": _cmd_predictions, "compare": _cmd_compare}
+    commands = {
+        "metrics": _cmd_metrics,
+        "predictions": _cmd_predictions,
+        "compare": _cmd_compare,
+        "aggregate": _cmd_aggregate,
+    }
     try:
         return commands[args.command](args)
     except (EvalInputError, MissingDependencyError) as err:
