@@ -32,11 +32,18 @@ from classic_app.data import ClassifierCollator, LMCollator, build_tasks
 from classic_app.models import load_backbone
 from common.report import write_run_report
 
-from cl_data.classic import PROMPT_TUNING_INIT, normalise_answer
-from cl_methods import ContinualTrainer, GenerationEvaluator, TrainerConfig, build_method
+from cl_data.classic import normalise_answer
+from cl_methods import (
+    ContinualTrainer,
+    GenerationEvaluator,
+    RunInfo,
+    TrainerConfig,
+    build_method,
+)
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
 from cl_methods.registry import config_from_dict, get_method_class
 
+# Data family of each dataset, for the prompt-tuning init text (spec 3.3).
 PROMPT_FAMILY = {"topic3": "topic", "concept_1k": "concept_1k"}
 
 
@@ -63,20 +70,18 @@ def build_run(cfg: dict[str, Any]):
 
     method_cls = get_method_class(cfg["method"])
     method_values = dict(cfg["method_config"] or {})
-    if cfg["method"] == "peft" and not heads:
-        method_values.setdefault("il_mode", "TIL" if scenario == "TIL" else "CIL")
-        method_values.setdefault("num_tasks", len(tasks))  # adapters/prompts built in prepare
-    prompt_tuning = method_values.get("adapter") == "prompt_tuning" or (
-        method_values.get("peft_type") == "prompt_tuning"
-    )
-    if cfg["method"] in ("peft", "seq") and prompt_tuning:
-        family = PROMPT_FAMILY.get(cfg["data"]["name"])
-        if family and not method_values.get("prompt_init_ids"):  # spec 3.3 init text
-            text = PROMPT_TUNING_INIT[family]
-            method_values["prompt_init_ids"] = tokenizer(text, add_special_tokens=False)[
-                "input_ids"
-            ]
     method = build_method(cfg["method"], config_from_dict(method_cls.config_class, method_values))
+    # The method fills what its config leaves unset (peft: il_mode, num_tasks, prompt-tuning
+    # init ids from the data family's init text) from the run.
+    method.bind_run(
+        RunInfo(
+            num_tasks=len(tasks),
+            task_names=tuple(t.name for t in tasks),
+            scenario=scenario,
+            tokenizer=tokenizer,
+            data_family=PROMPT_FAMILY.get(cfg["data"]["name"]),
+        )
+    )
 
     trainer_values = {**cfg["trainer"], "seed": cfg["seed"], "output_dir": cfg["output_dir"]}
     trainer_cfg = config_from_dict(TrainerConfig, trainer_values)
@@ -129,11 +134,8 @@ def build_run(cfg: dict[str, Any]):
             IILEvaluator(test_eval, evaluator("train_eval")) if scenario == "IIL" else test_eval
         )
 
-    extra_epochs = getattr(method, "extra_epochs", None)
-    for i, task in enumerate(tasks):
+    for task in tasks:
         task.collate = collate
-        if callable(extra_epochs) and extra_epochs(i):
-            task.params["epochs"] = trainer_cfg.epochs + extra_epochs(i)
     trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate, collate=collate)
     return trainer, tasks
 

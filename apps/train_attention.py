@@ -22,7 +22,8 @@ order, each evidence paired with its schematic probe).
 
 Output folder: ``checkpoints/step_XXXXXX/`` (phi: ``train_attention.safetensors`` + ``.json``),
 ``validation_log.json``, ``selected.json``, ``selected/`` (a copy of the chosen checkpoint),
-``config.json`` and ``state.pt`` (a rerun with the same arguments resumes).
+``config.json`` and ``state.json`` + ``state.safetensors`` (a rerun with the same arguments
+resumes).
 
     python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl --out runs/ta
     python apps/train_attention.py --preset smoke --out runs/ta_smoke
@@ -116,7 +117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    p.add_argument("--out", required=True, help="output folder (resumed if it holds state.pt)")
+    p.add_argument("--out", required=True, help="output folder (resumed if it holds state.json)")
     p.add_argument("--pool", help="TA pool JSON lines (required for the paper preset)")
     p.add_argument("--pool-size", type=int, help="smoke: records taken from the shared LAMA-ckl")
     p.add_argument("--theta-model", help="hub id or local folder of theta")

@@ -5,7 +5,7 @@ callable.
 """
 
 from .evaluation import GenerationEvaluator
-from .method import Method, MethodConfig, StepInfo, TaskContext
+from .method import Method, MethodConfig, RunInfo, StepInfo, TaskAwareModel, TaskContext
 from .registry import (
     available_methods,
     build_method,
@@ -14,7 +14,15 @@ from .registry import (
     parse_bool,
     register_method,
 )
-from .trainer import ContinualResult, ContinualTrainer, TaskScore, TrainerConfig, TrainTask
+from .trainer import (
+    ContinualResult,
+    ContinualTrainer,
+    TaskScore,
+    TrainerCallback,
+    TrainerConfig,
+    TrainerView,
+    TrainTask,
+)
 
 __version__ = "0.1.0"
 
@@ -24,11 +32,15 @@ __all__ = [
     "GenerationEvaluator",
     "Method",
     "MethodConfig",
+    "RunInfo",
     "StepInfo",
+    "TaskAwareModel",
     "TaskContext",
     "TaskScore",
     "TrainTask",
+    "TrainerCallback",
     "TrainerConfig",
+    "TrainerView",
     "available_methods",
     "build_method",
     "config_from_dict",

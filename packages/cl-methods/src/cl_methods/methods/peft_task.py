@@ -21,6 +21,7 @@ selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from torch import nn
 from ..adapters.inject import unwrap_model
 from ..adapters.targets import paper_targets
 from ..classic.backbones import ClassifierModel
+from ..classic.prompt_init import run_prompt_init_ids
 from ..classic.task_lora import (
     adapter_params,
     attach_task_lora,
@@ -38,7 +40,7 @@ from ..classic.task_lora import (
     task_lora_layers,
 )
 from ..classic.task_prompts import PromptTunedLM
-from ..method import Method, MethodConfig, TaskContext
+from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
 
 
@@ -52,8 +54,10 @@ class PeftConfig(MethodConfig):
     alpha: float = 8.0
     dropout: float = 0.1
     targets: tuple[str, ...] = ()
-    num_tasks: int = 0  # 0: from the model's label space or the stream
-    il_mode: Literal["CIL", "TIL"] = "CIL"  # generative models only; heads models know theirs
+    num_tasks: int = 0  # 0: from the run (RunInfo), else the model's label space
+    # generative models only (heads models know theirs); None: from the run's scenario (TIL ->
+    # TIL, CIL/IIL -> CIL), else CIL
+    il_mode: Literal["CIL", "TIL"] | None = None
     cil_adapter_select: Literal["nll", "latest"] = "nll"
     classifier_lr: float = 1e-3
     classifier_weight_decay: float = 0.01
@@ -71,6 +75,22 @@ class PeftConfig(MethodConfig):
 class Peft(Method):
     config_class = PeftConfig
     config: PeftConfig
+
+    def bind_run(self, run: RunInfo) -> None:
+        """Fill what the config leaves unset from the run: ``num_tasks``, ``il_mode`` and, for
+        prompt tuning, ``prompt_init_ids`` (the data family's init text, spec 3.3)."""
+        super().bind_run(run)
+        cfg, updates = self.config, {}
+        if not cfg.num_tasks:
+            updates["num_tasks"] = run.num_tasks
+        if cfg.il_mode is None and run.scenario is not None:
+            updates["il_mode"] = "TIL" if run.scenario == "TIL" else "CIL"
+        if cfg.adapter == "prompt_tuning" and not cfg.prompt_init_ids:
+            ids = run_prompt_init_ids(run)
+            if ids:
+                updates["prompt_init_ids"] = ids
+        if updates:
+            self.config = dataclasses.replace(cfg, **updates)
 
     def __init__(self, config: PeftConfig | None = None) -> None:
         super().__init__(config)
