@@ -1,5 +1,8 @@
 """PEFT with one adapter per task (spec §2.3): LoRA r4/alpha8/dropout 0.1 on a frozen backbone.
 
+The LoRA adapters are PEFT's own (one named adapter per task, :mod:`cl_methods.classic.task_lora`)
+and each task's adapter is exported as a PEFT folder (:meth:`Peft.export_task`).
+
 At the start of task t, adapter t becomes active and only it and head t train (the trainer builds a
 fresh optimizer per task); the loss is the LM loss, or head t's cross-entropy on TIL labels.
 
@@ -11,10 +14,12 @@ Evaluation (:meth:`Peft.eval_model`):
 
 ``adapter="prompt_tuning"`` (alias ``peft_type``): one prompt of ``num_virtual_tokens`` (10) per
 task, inserted as input embeddings and initialised from ``prompt_init_ids`` (the token ids of the
-dataset's init text, §3.3; run_cl fills them) or from random vocabulary rows. A heads model
-(:class:`~cl_methods.classic.ClassifierModel`) holds its prompts itself; a plain causal LM is
-wrapped by :meth:`Peft.prepare` in a :class:`~cl_methods.classic.task_prompts.PromptTunedLM`
-(virtual tokens after the left padding, labels -100 there, stripped from the logits). Adapter
+dataset's init text, §3.3; from the run's data family, see :meth:`Peft.bind_run`) or from
+random vocabulary rows. A heads model (:class:`~cl_methods.classic.ClassifierModel`) holds its
+prompts itself; a plain causal LM is wrapped by :meth:`Peft.prepare` in a
+:class:`~cl_methods.classic.task_prompts.PromptTunedLM` (virtual tokens after the left padding,
+labels -100 there, stripped from the logits; PEFT's prompt tuning would put them before the
+padding, so a row's output would depend on how much padding its batch has). Adapter
 selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL rule and
 ``latest`` work unchanged for both.
 """
@@ -23,10 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters.inject import unwrap_model
@@ -36,6 +43,7 @@ from ..classic.prompt_init import run_prompt_init_ids
 from ..classic.task_lora import (
     adapter_params,
     attach_task_lora,
+    save_task_lora,
     set_active_adapter,
     task_lora_layers,
 )
@@ -207,6 +215,21 @@ class Peft(Method):
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
         set_active(model, task.index)
+
+    def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
+        """LoRA: task t's adapter as a PEFT folder (relative to the backbone of a heads model,
+        whose head t goes to ``head.safetensors``). Soft prompts stay in the checkpoints: PEFT's
+        prompt tuning puts the virtual tokens before any left padding, these go after it."""
+        if self.config.adapter != "lora":
+            return
+        body = self._heads.backbone if self._heads is not None else unwrap_model(model)
+        save_task_lora(body, task.index, directory)
+        if self._heads is not None:
+            head = self._heads.heads[task.index].state_dict()
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in head.items()},
+                str(directory / "head.safetensors"),
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"task_names": list(self.task_names), "current": self.current}
