@@ -49,7 +49,6 @@ def test_prompt_init_texts_agree_between_the_data_and_the_methods():
     """run_cl names the data family; the method looks the init text up itself
     (cl_methods.classic.prompt_init); both packages must hold the spec's texts (3.3)."""
     from cl_data.classic import PROMPT_TUNING_INIT as DATA_TEXTS
-
     from cl_methods.classic.prompt_init import PROMPT_TUNING_INIT
 
     assert PROMPT_TUNING_INIT == DATA_TEXTS
