@@ -237,7 +237,7 @@ def test_callbacks_see_the_position_in_order(tmp_path):
         trainer.view().global_step = 0  # read-only
 
 
-def test_unsupported_distributed_modes_are_refused_naming_the_supported_ones():
+def test_unsupported_distributed_modes_are_refused_naming_the_supported_ones(monkeypatch):
     from types import SimpleNamespace
 
     import pytest
@@ -253,3 +253,7 @@ def test_unsupported_distributed_modes_are_refused_naming_the_supported_ones():
             match=rf"does not support {kind.value}: .*{why}.*supported: one process .* DDP",
         ):
             check_supported(SimpleNamespace(distributed_type=kind))
+    # accelerate launch --use_fsdp without a GPU: accelerate runs one plain process, we refuse
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ValueError, match="does not support FSDP"):
+        check_supported(SimpleNamespace(distributed_type=DistributedType.NO))

@@ -20,6 +20,7 @@ with different models or optimizers.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -75,8 +76,16 @@ def make_accelerator(cfg: TrainerConfig, output_dir: Path) -> Accelerator:
 
 
 def check_supported(accelerator: Accelerator) -> None:
-    """Refuse distributed modes the trainer does not support, naming those it does."""
+    """Refuse distributed modes the trainer does not support, naming those it does. ``accelerate
+    launch --use_fsdp`` on a machine without GPUs gives a plain run without a word: the launch
+    request (its ``ACCELERATE_USE_*`` variables) is refused too."""
     kind = accelerator.distributed_type
+    for name, requested in (
+        ("FSDP", DistributedType.FSDP),
+        ("DEEPSPEED", DistributedType.DEEPSPEED),
+    ):
+        if os.environ.get(f"ACCELERATE_USE_{name}", "false").lower() in ("1", "true"):
+            kind = requested
     if kind == DistributedType.NO or kind in DDP_TYPES:
         return
     why = {
