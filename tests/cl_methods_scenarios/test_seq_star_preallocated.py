@@ -12,6 +12,7 @@ run's one optimizer, head t arrives at task t with the Adam moments it built as 
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -164,3 +165,40 @@ def test_seq_keeps_one_adamw_so_head_t_arrives_with_adam_state(tiny, tmp_path):
     assert fresh[1] == [0, 0, 0] and fresh[2] == [0, 0, 0]
     carry = _adam_state_at_task_start(tiny, tmp_path / "carry", "carry")
     assert carry[1][1:] == run[1][1:] and carry[2][2] == run[2][2]
+
+
+def test_the_run_optimizer_survives_a_resume_at_a_task_boundary(tiny, tmp_path):
+    """The AdamW that SEQ keeps across tasks is checkpointed at task boundaries: a run stopped
+    after task 0 and resumed ends bit-identical to the uninterrupted one."""
+    from cl_methods import ContinualTrainer, TrainerCallback, TrainerConfig
+
+    class Stop(Exception):
+        pass
+
+    class StopAfterTask0(TrainerCallback):
+        def on_task_end(self, view):
+            if view.task == 0:
+                raise Stop
+
+    space = LabelSpace((2, 2, 2))
+
+    def trainer(out, callbacks=()):
+        cfg = TrainerConfig(
+            output_dir=str(out), lr=1e-2, batch_size=4, seed=1, log_with=(), progress=False
+        )
+        model = ClassifierModel(tiny.bert(), space, head="cosine")
+        return ContinualTrainer(model, build_method("seq", SEQ_STAR), cfg, callbacks=callbacks)
+
+    full = trainer(tmp_path / "full")
+    full.fit(tiny.tasks(space))
+    cut = trainer(tmp_path / "cut", [StopAfterTask0()])
+    with pytest.raises(Stop):
+        cut.fit(tiny.tasks(space))
+    assert (tmp_path / "cut" / "checkpoints" / "latest").read_text().endswith("t00-task_done")
+    resumed = trainer(tmp_path / "cut")
+    resumed.fit(tiny.tasks(space), resume=True)
+    for (name, a), b in zip(full.model.named_parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b), name
+    kept_a, kept_b = full.method.optimizer, resumed.method.optimizer
+    for pa, pb in zip(full.model.heads.parameters(), resumed.model.heads.parameters()):
+        assert torch.equal(kept_a.state[pa]["exp_avg"], kept_b.state[pb]["exp_avg"])
