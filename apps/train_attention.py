@@ -23,7 +23,8 @@ order, each evidence paired with its schematic probe).
 Output folder: ``checkpoints/step_XXXXXX/`` (phi: ``train_attention.safetensors`` + ``.json``),
 ``validation_log.json``, ``selected.json``, ``selected/`` (a copy of the chosen checkpoint),
 ``run_config.yaml`` (the settings; README "Configuration"), ``config.json`` (pool sizes, the
-resolved meta-training config) and ``state.pt`` (a rerun with the same settings resumes).
+resolved meta-training config) and ``state.json`` + ``state.safetensors`` (a rerun with the same
+settings resumes).
 
     python apps/train_attention.py --pool ta_pool/train_attention_traindata.jsonl \
         --output-dir runs/ta

@@ -23,6 +23,17 @@ if not torch.cuda.is_available():
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """accelerate keeps one global state per process (precision, device) and refuses a second
+    Accelerator with other settings; a real run has one per process, the test process builds
+    many. Reset it after each test, as accelerate's own test cases do."""
+    yield
+    state = sys.modules.get("accelerate.state")
+    if state is not None:
+        state.AcceleratorState._reset_state(reset_partial_state=False)
+
+
 def shared_data_dir() -> Path:
     """`$CL_SHARED_DATA`, defaulting to `../shared/data` beside the project root."""
     return Path(os.environ.get("CL_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -46,13 +57,27 @@ def taalm_data(shared_data: Path) -> Path:
     return root
 
 
-def run_app_script(script: str, *args: str, env: dict | None = None, timeout: int = 900):
+FAULTS = Path(__file__).resolve().parent / "fault_injection.py"
+
+
+def run_app_script(
+    script: str,
+    *args: str,
+    env: dict | None = None,
+    timeout: int = 900,
+    kill_after_step: int | None = None,
+):
     """Run ``apps/<script> *args`` with this Python from the project root (tokenizer threads
-    off, unbuffered output, ``env`` on top of the environment); returns the CompletedProcess."""
+    off, unbuffered output, ``env`` on top of the environment); returns the CompletedProcess.
+    ``kill_after_step``: SIGKILL the app after its first checkpoint at or after that global step
+    (through ``tests/fault_injection.py``, a trainer callback)."""
     full_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
     full_env.update(env or {})
+    inject = (
+        [] if kill_after_step is None else [str(FAULTS), "--kill-after-step", str(kill_after_step)]
+    )
     return subprocess.run(
-        [sys.executable, str(ROOT / "apps" / script), *args],
+        [sys.executable, *inject, str(ROOT / "apps" / script), *args],
         env=full_env,
         capture_output=True,
         text=True,
@@ -65,6 +90,12 @@ def run_app_script(script: str, *args: str, env: dict | None = None, timeout: in
 def app_script() -> Callable[..., subprocess.CompletedProcess]:
     """``run_app_script`` for the app tests (conftest modules cannot be imported)."""
     return run_app_script
+
+
+@pytest.fixture(scope="session")
+def faults() -> ModuleType:
+    """``tests/fault_injection.py``: callbacks that stop a run at a chosen checkpoint."""
+    return load_module_file(FAULTS, "fault_injection")
 
 
 def load_module_file(path: Path, name: str, register: bool = True) -> ModuleType:

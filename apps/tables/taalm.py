@@ -35,7 +35,7 @@ class TrainAttentionRun:
         default="paper", metadata=_h("smoke: tiny random Llamas on a pool from the shared data")
     )
     output_dir: str | None = field(
-        default=None, metadata=_h("output folder (required; resumed if it holds state.pt)")
+        default=None, metadata=_h("output folder (required; resumed if it holds state.json)")
     )
     pool: str | None = field(
         default=None, metadata=_h("TA pool JSON lines (required for the paper preset)")
@@ -81,7 +81,7 @@ class TrainAttentionRun:
     device: str = field(default="auto", metadata=_h("auto, cpu, cuda, cuda:1, ..."))
     seed: int = field(default=42, metadata=_h("model initialisation (LoRA, head)"))
     threads: int | None = field(default=None, metadata=_h("torch CPU threads", gt=0))
-    resume: bool = field(default=True, metadata=_h("continue from state.pt when present"))
+    resume: bool = field(default=True, metadata=_h("continue from state.json when present"))
     progress: bool = field(default=True, metadata=_h("progress bars"))
 
     def validate(self) -> None:

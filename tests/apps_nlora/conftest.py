@@ -15,7 +15,9 @@ if str(APPS) not in sys.path:  # in-process runs import the app and its recipe (
 
 @pytest.fixture
 def nlora_app(app_script):
-    def run(*args: str, env: dict | None = None, timeout: int = 600):
-        return app_script("reproduce_nlora.py", *args, env=env, timeout=timeout)
+    def run(*args: str, env: dict | None = None, timeout: int = 600, kill_after_step=None):
+        return app_script(
+            "reproduce_nlora.py", *args, env=env, timeout=timeout, kill_after_step=kill_after_step
+        )
 
     return run

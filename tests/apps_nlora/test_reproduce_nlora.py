@@ -47,7 +47,7 @@ def test_llama_smoke_writes_results_and_the_task_update_analysis(tmp_path, capsy
     assert all(len(v) == 4 and all(x > 0 for x in v) for v in nuclear.values())
     assert list(analysis["nuclear_norm_distribution"]) == results["tasks"]
     assert (out / "task_updates.png").is_file() and (out / "results_heatmap.png").is_file()
-    assert len(list((out / "tasks").glob("*/adapter.safetensors"))) == 4
+    assert len(list((out / "tasks").glob("*/adapter_model.safetensors"))) == 4
     config = results["config"]
     assert config["method"]["name"] == "nlora" and config["method"]["nlora_target"] == "ab"
     assert config["run"]["truncation"] == "released"  # the releases' collator, the paper default
@@ -101,24 +101,23 @@ def test_local_llama_gets_the_llama_table(tmp_path, shared_data):
 
 
 def test_app_resume_after_kill_matches_the_uninterrupted_run(nlora_app, tmp_path):
-    """Tiny LLaMA, 4 tasks x 4 steps, checkpoints every 3 steps; the trainer's kill hook SIGKILLs
-    the app after the checkpoint at global step 6 (in the second task); --resume then ends with
-    the same accuracy matrix and bit-identical task adapters as an uninterrupted run."""
+    """Tiny LLaMA, 4 tasks x 4 steps, checkpoints every 3 steps; a trainer callback
+    (tests/fault_injection.py) SIGKILLs the app after the checkpoint at global step 6 (in the
+    second task); --resume then ends with the same accuracy matrix and bit-identical task
+    adapters as an uninterrupted run."""
     from safetensors.torch import load_file
-
-    from cl_methods.trainer.trainer import KILL_ENV
 
     args = [*QUICK, "--smoke-arch", "llama", "--epochs", "2", "--global-batch", "2"]
     args += ["--per-device-batch", "2", "--checkpoint-every", "3", "--max-source-length", "48"]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert _in_process(*args, "--output-dir", str(full)) == 0
-    killed = nlora_app(*args, "--output-dir", str(cut), env={KILL_ENV: "6"})
+    killed = nlora_app(*args, "--output-dir", str(cut), kill_after_step=6)
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert (cut / "checkpoints" / "latest").read_text().strip().endswith("t01-in_task")
     assert _in_process(*args, "--output-dir", str(cut), "--resume") == 0
     matrix = [json.loads((d / "results.json").read_text())["matrix"] for d in (full, cut)]
     assert matrix[0] == matrix[1]
     for folder in sorted(p.name for p in (full / "tasks").iterdir()):
-        a = load_file(str(full / "tasks" / folder / "adapter.safetensors"))
-        b = load_file(str(cut / "tasks" / folder / "adapter.safetensors"))
+        a = load_file(str(full / "tasks" / folder / "adapter_model.safetensors"))
+        b = load_file(str(cut / "tasks" / folder / "adapter_model.safetensors"))
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a), folder

@@ -43,3 +43,12 @@ def test_prompt_tuning_on_a_generative_backbone_from_a_config(
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable == ["prompts.2"]
     assert not torch.equal(model.prompts[0], model.prompts[2])
+
+
+def test_prompt_init_texts_agree_between_the_data_and_the_methods():
+    """run_cl names the data family; the method looks the init text up itself
+    (cl_methods.classic.prompt_init); both packages must hold the spec's texts (3.3)."""
+    from cl_data.classic import PROMPT_TUNING_INIT as DATA_TEXTS
+    from cl_methods.classic.prompt_init import PROMPT_TUNING_INIT
+
+    assert PROMPT_TUNING_INIT == DATA_TEXTS

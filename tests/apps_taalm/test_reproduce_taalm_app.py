@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from cl_eval import read_results
 from cl_eval.ckl import ckl_summary
 
-KILL_ENV = "CL_TRAINER_KILL_AFTER_STEP"
+FAULTS = Path(__file__).resolve().parents[1] / "fault_injection.py"
 QUICK = ["--preset", "smoke", "--progress", "false", "--log-with", "none"]
 LAMA_QUICK = [*QUICK, "--benchmark", "lama-ckl", "--limit-train", "8", "--limit-probes", "8"]
 LAMA_QUICK += ["--epochs", "2"]
@@ -105,8 +106,10 @@ def test_interrupted_run_resumes_to_the_same_summary(reproduce, taalm_data, tmp_
     expected = _run(reproduce, full, *argv)
 
     cut = tmp_path / "cut"
-    env = dict(os.environ, OMP_NUM_THREADS="1", **{KILL_ENV: "3"})  # mid-way through epoch 2
-    cmd = [sys.executable, str(apps_dir / "reproduce_taalm.py"), *argv, "--output-dir", str(cut)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    kill = [str(FAULTS), "--kill-after-step", "3"]  # SIGKILL mid-way through epoch 2
+    cmd = [sys.executable, *kill, str(apps_dir / "reproduce_taalm.py"), *argv]
+    cmd += ["--output-dir", str(cut)]
     killed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -9, killed.stderr[-3000:]
     assert (cut / "checkpoints" / "latest").read_text().startswith("ckpt-0000003-t00-in_task")
@@ -261,7 +264,6 @@ def test_two_gloo_processes_match_one_process(reproduce, taalm_data, tmp_path, a
     launch += ["--dynamo_backend", "no", "--main_process_port", "29541"]
     cmd = [*launch, str(apps_dir / "reproduce_taalm.py"), *argv, "--output-dir", str(two)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    env.pop(KILL_ENV, None)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("| mixreview |") == 1  # only the main process reports

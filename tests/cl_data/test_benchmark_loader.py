@@ -31,13 +31,13 @@ def test_loads_task_record(agnews_mini) -> None:
 
 def test_split_as_datasets_dataset(agnews_mini) -> None:
     task = load_task("agnews", agnews_mini.root)
-    ds = task.dataset("train")
+    ds = task.to_hf_dataset("train")
     assert ds.num_rows == 4
     assert ds.column_names == ["id", "sentence", "label", "instruction", "source", "target"]
     assert ds[2]["label"] == ds[2]["target"] == "Business"
     assert ds[2]["source"] == task.source(task.train[2])
     with pytest.raises(ValueError, match="unknown split 'val'"):
-        task.dataset("val")
+        task.to_hf_dataset("val")
 
 
 def test_names_match_case_insensitively(agnews_mini) -> None:

@@ -115,6 +115,19 @@ def test_export_synthetic(tmp_path, capsys) -> None:
     assert lines[-1]["position"] == 3
 
 
+def test_export_to_parquet_holds_the_jsonl_rows(tmp_path, capsys) -> None:
+    """`--out x.parquet` writes the same rows as the JSON-lines export, through `datasets`."""
+    import datasets
+
+    argv = ["export", "--order", "2", "--synthetic", "--max-train-samples", "3", "--splits"]
+    assert main([*argv, "train,dev", "--out", str(tmp_path / "s.jsonl")]) == 0
+    assert main([*argv, "train,dev", "--out", str(tmp_path / "s.parquet")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    table = datasets.Dataset.from_parquet(str(tmp_path / "s.parquet"))
+    assert table.to_list() == _lines(tmp_path / "s.jsonl")
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def test_export_benchmark_dir(mini, tmp_path) -> None:
     root = order1_benchmark(mini)
     out = tmp_path / "o1.jsonl"

@@ -1,19 +1,20 @@
-"""Run the toy stream in subprocesses: kill it mid-task and resume; and 1 vs 2 processes."""
+"""Run the toy stream in subprocesses: kill it mid-task (SIGKILL from a trainer callback,
+tests/fault_injection.py) and resume; and 1 vs 2 processes."""
 
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
-KILL_ENV = "CL_TRAINER_KILL_AFTER_STEP"
+FAULTS = Path(__file__).resolve().parents[1] / "fault_injection.py"
 
 
 def _run(cmd, env_extra=None, expect_ok=True):
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    env.pop(KILL_ENV, None)
     env.update(env_extra or {})
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     if expect_ok:
@@ -29,7 +30,7 @@ def _matrix(proc):
 
 def _adapters(out):
     return [
-        load_file(str(out / "tasks" / d / "adapter.safetensors"))
+        load_file(str(out / "tasks" / d / "adapter_model.safetensors"))
         for d in ("00_colors", "01_animals")
     ]
 
@@ -39,11 +40,8 @@ def test_resume_after_kill_matches_uninterrupted_run(toy_script, tmp_path):
     full_dir, cut_dir = tmp_path / "full", tmp_path / "cut"
     full = _run([sys.executable, str(toy_script), str(full_dir), *common])
 
-    killed = _run(
-        [sys.executable, str(toy_script), str(cut_dir), *common],
-        env_extra={KILL_ENV: "20"},
-        expect_ok=False,
-    )
+    kill = [str(FAULTS), "--kill-after-step", "20"]
+    killed = _run([sys.executable, *kill, str(toy_script), str(cut_dir), *common], expect_ok=False)
     assert killed.returncode == -9, killed.stderr[-2000:]
     latest = (cut_dir / "checkpoints" / "latest").read_text().strip()
     assert latest.endswith("t01-in_task"), latest  # killed in the middle of the second task

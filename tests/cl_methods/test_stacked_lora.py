@@ -9,10 +9,10 @@ from cl_methods.adapters import (
     append_new_adapters,
     attach_stacked_lora,
     freeze_all_but_new_adapters,
-    load_task_adapter,
+    load_peft_adapter,
     merge_stacked_lora,
     paper_targets,
-    save_task_adapter,
+    save_peft_adapter,
     stacked_lora_layers,
 )
 
@@ -133,18 +133,18 @@ def test_save_load_per_task_and_merge(toy, tmp_path):
     model = toy.tiny_t5()
     attach_stacked_lora(model, LoRAConfig())
     _randomise_new(model, seed=1)
-    save_task_adapter(model, tmp_path / "t0.safetensors")
+    save_peft_adapter(model, tmp_path / "t0")
     append_new_adapters(model)
     _randomise_new(model, seed=2)
-    save_task_adapter(model, tmp_path / "t1.safetensors")
+    save_peft_adapter(model, tmp_path / "t1")
     model.eval()
     x = torch.randint(3, 200, (2, 9))
     ref = model(input_ids=x, decoder_input_ids=x).logits
 
     fresh = toy.tiny_t5()
     attach_stacked_lora(fresh, LoRAConfig())
-    load_task_adapter(fresh, tmp_path / "t0.safetensors", into="stack")
-    load_task_adapter(fresh, tmp_path / "t1.safetensors", into="new")
+    load_peft_adapter(fresh, tmp_path / "t0", into="stack")
+    load_peft_adapter(fresh, tmp_path / "t1", into="new")
     fresh.eval()
     torch.testing.assert_close(fresh(input_ids=x, decoder_input_ids=x).logits, ref)
 
@@ -172,10 +172,10 @@ def test_state_dict_round_trip_resizes_the_stack(toy):
 def test_bad_adapter_file(toy, tmp_path):
     model = toy.tiny_t5()
     attach_stacked_lora(model, LoRAConfig())
-    with pytest.raises(FileNotFoundError, match="adapter file not found"):
-        load_task_adapter(model, tmp_path / "nope.safetensors")
+    with pytest.raises(FileNotFoundError, match="not a PEFT adapter folder"):
+        load_peft_adapter(model, tmp_path / "nope")
     other = toy.tiny_t5()
     attach_stacked_lora(other, LoRAConfig(targets=("q",)))
-    save_task_adapter(other, tmp_path / "q.safetensors")
+    save_peft_adapter(other, tmp_path / "q")
     with pytest.raises(ValueError, match="do not match"):
-        load_task_adapter(model, tmp_path / "q.safetensors")
+        load_peft_adapter(model, tmp_path / "q")

@@ -115,7 +115,7 @@ def test_toy_stream_matrix_eval_future_and_baseline(toy, tmp_path):
     lines = (tmp_path / "predictions" / "after01_colors.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert {"after_task", "task", "prediction", "gold"} <= set(first)
-    assert (tmp_path / "tasks" / "00_colors" / "adapter.safetensors").is_file()
+    assert (tmp_path / "tasks" / "00_colors" / "adapter_model.safetensors").is_file()
 
 
 def test_seen_tasks_only_by_default(toy, tmp_path):
@@ -156,7 +156,7 @@ def test_resume_refuses_a_different_run(toy, tmp_path):
     tasks = toy.toy_tasks(n_train=4)
     ContinualTrainer(toy.tiny_t5(), build_method("inclora"), _cfg(tmp_path)).fit(tasks[:1])
     other = ContinualTrainer(toy.tiny_t5(), build_method("olora"), _cfg(tmp_path))
-    with pytest.raises(ValueError, match=r"cannot resume.*method 'inclora' != 'olora'"):
+    with pytest.raises(ValueError, match=r"cannot resume.*method \(saved 'inclora', now 'olora'\)"):
         other.fit(tasks[:1], resume=True)
 
 

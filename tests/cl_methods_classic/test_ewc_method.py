@@ -12,6 +12,7 @@ from classic_tiny import collate, tasks, tiny_llama, trainer
 
 from cl_methods import build_method
 from cl_methods.ewc import empirical_fisher, fisher_merge
+from cl_methods.state_io import load_state
 
 
 def fisher_now(model, rows, batch_size) -> list[torch.Tensor]:
@@ -36,8 +37,8 @@ def test_fisher_and_anchors_carried_between_tasks(tmp_path: Path) -> None:
         if task.name == f"task{row}":  # once per row: the task just trained
             seen.append(
                 {
-                    "fisher": {n: f.clone() for n, f in method.fisher.items()},
-                    "anchors": {n: a.clone() for n, a in method.anchors.items()},
+                    "fisher": {n: f.clone() for n, f in method.ewc.fisher.items()},
+                    "anchors": {n: a.clone() for n, a in method.ewc.anchors.items()},
                     "weights": {n: p.detach().clone() for n, p in model.named_parameters()},
                     "expected": fisher_now(model, stream[row].train, 2),
                 }
@@ -54,7 +55,7 @@ def test_fisher_and_anchors_carried_between_tasks(tmp_path: Path) -> None:
         merged = fisher_merge([second["expected"][i]], [first["expected"][i].clone()], 1)[0]
         assert torch.allclose(second["fisher"][n], merged, atol=1e-8)
         assert torch.equal(second["anchors"][n], second["weights"][n])
-    assert method.tasks_done == 2
+    assert method.ewc.tasks_done == 2
     assert any(first["fisher"][n].abs().sum() > 0 for n in names)
 
 
@@ -112,15 +113,17 @@ def test_replay_composes_with_ewc(tmp_path: Path) -> None:
     assert labels & set(range(4)) and labels & set(range(4, 8))
     state = method.state_dict()
     assert {"fisher", "anchors", "tasks_done", "replay"} <= set(state)
-    saved = sorted(tmp_path.rglob("method.pt"), key=lambda p: p.stat().st_mtime_ns)
+    saved = sorted(tmp_path.rglob("method.json"), key=lambda p: p.stat().st_mtime_ns)
     assert saved, "the trainer writes the method state into its checkpoints"
-    loaded = torch.load(saved[-1], weights_only=False)
+    assert (saved[-1].parent / "method.safetensors").is_file()  # tensors: safetensors, no pickle
+    loaded = load_state(saved[-1].parent, "method")
     restored = build_method(
         "ewc", {"ewc_lambda": 1.0, "replay": True, "replay_buffer_size": 8, "replay_seed": 5}
     )
     restored.load_state_dict(loaded)
     assert restored.replay.buffer.items == method.replay.buffer.items
-    assert all(torch.equal(restored.fisher[n], method.fisher[n].cpu()) for n in method.fisher)
+    fisher = method.ewc.fisher
+    assert all(torch.equal(restored.ewc.fisher[n], fisher[n].cpu()) for n in fisher)
     with pytest.raises(ValueError, match="replay is off"):
         build_method("ewc").load_state_dict(state)
 
@@ -132,5 +135,5 @@ def test_frozen_parameters_stay_frozen_and_out_of_the_fisher(tmp_path: Path) -> 
     method = build_method("ewc", {"full_finetune": False})
     trainer(model, method, tmp_path, epochs=1).fit(tasks())
     assert torch.equal(model.model.embed_tokens.weight, frozen)
-    assert "model.embed_tokens.weight" not in method.fisher
-    assert "lm_head.weight" in method.fisher
+    assert "model.embed_tokens.weight" not in method.ewc.fisher
+    assert "lm_head.weight" in method.ewc.fisher

@@ -119,8 +119,8 @@ def test_ratio_buffer_items_are_unique_and_counted() -> None:
     assert len({r["input"] for r in buf.items}) == 7
 
 
-def context(index: int, data, **services) -> TaskContext:
-    return TaskContext(index=index, name=f"t{index}", train_data=data, services=services)
+def context(index: int, data, **fields) -> TaskContext:
+    return TaskContext(index=index, name=f"t{index}", train_data=data, **fields)
 
 
 def test_batch_level_mix_has_b_rows_and_keeps_strings() -> None:

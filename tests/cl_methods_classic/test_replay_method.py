@@ -1,5 +1,6 @@
-"""The ``replay`` method and the mixins end to end: herding with the default features (causal
-and seq2seq models), the ratio buffer, dataset-level replay, and EWC on a method of one's own."""
+"""The ``replay`` method and the replay/EWC components end to end: herding with the default
+features (causal and seq2seq models), the ratio buffer, dataset-level replay, and EWC on a
+method of one's own."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from classic_tiny import collate, tasks, tiny_llama, trainer
 from transformers import T5Config, T5ForConditionalGeneration
 
 from cl_methods import Method, MethodConfig, build_method
-from cl_methods.ewc import EWCMixin, EWCOptions, empirical_fisher
-from cl_methods.replay import ReplayMixin, ReplayOptions, herding_select, last_token_features
+from cl_methods.ewc import EWCOptions, EWCRegularizer, empirical_fisher
+from cl_methods.replay import Replay, ReplayOptions, herding_select, last_token_features
 
 
 def test_replay_method_herding_with_default_features(tmp_path: Path) -> None:
@@ -88,17 +89,33 @@ class ScaledConfig(EWCOptions, ReplayOptions, MethodConfig):
     scale: float = 2.0
 
 
-class ScaledLoss(EWCMixin, ReplayMixin, Method):
-    """A method with its own loss: EWC's Fisher must use it."""
+class ScaledLoss(Method):
+    """A method of one's own holding the EWC and replay components, with its own loss: EWC's
+    Fisher must use it."""
 
     config_class = ScaledConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.ewc = EWCRegularizer(self.config)
+        self.replay = Replay.from_options(self.config)
+
+    def on_task_start(self, task, model):
+        super().on_task_start(task, model)
+        self.ewc.start_task(model)
 
     def forward_loss(self, batch, model):
         out = model(**batch)
         return out.loss * self.config.scale, out
 
+    def penalty(self, model):
+        return self.ewc.penalty()
 
-def test_ewc_mixin_uses_the_method_loss(tmp_path: Path) -> None:
+    def on_task_end(self, task, model):
+        self.ewc.end_task(task, model, self.forward_loss)
+
+
+def test_ewc_component_uses_the_method_loss(tmp_path: Path) -> None:
     stream = tasks()
     method = ScaledLoss(ScaledConfig(ewc_lambda=1.0))
     model = tiny_llama()
@@ -110,7 +127,8 @@ def test_ewc_mixin_uses_the_method_loss(tmp_path: Path) -> None:
         params, stream[0].train, collate, lambda b: model(**b).loss, batch_size=2, progress=False
     )
     for (name, _), f in zip(model.named_parameters(), plain):
-        assert torch.allclose(method.fisher[name], 4.0 * f, rtol=1e-4, atol=1e-10)  # scale**2
+        assert method.replay is None  # replay off by default
+        assert torch.allclose(method.ewc.fisher[name], 4.0 * f, rtol=1e-4, atol=1e-10)  # scale**2
 
 
 def test_last_token_features_prefers_the_model_features_method() -> None:

@@ -32,6 +32,6 @@ def test_resume_mid_task_matches_uninterrupted_run(tmp_path: Path) -> None:
         assert torch.allclose(p, final[n], atol=1e-6), n
     assert method2.replay.draws == method.replay.draws > 0
     assert method2.replay.buffer.items == method.replay.buffer.items
-    for n, f in method.fisher.items():
-        assert torch.allclose(method2.fisher[n], f, atol=1e-7)
-        assert torch.allclose(method2.anchors[n], method.anchors[n], atol=1e-6)
+    for n, f in method.ewc.fisher.items():
+        assert torch.allclose(method2.ewc.fisher[n], f, atol=1e-7)
+        assert torch.allclose(method2.ewc.anchors[n], method.ewc.anchors[n], atol=1e-6)

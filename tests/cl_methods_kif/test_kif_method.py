@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from cl_methods import build_method
-from cl_methods.adapters import load_task_adapter, save_task_adapter
+from cl_methods.adapters import load_peft_adapter, save_peft_adapter
 from cl_methods.kif.importance import ImportanceState
 from cl_methods.method import StepInfo, TaskContext
 from cl_methods.trainer.schedule import epoch_permutation, micro_batches
@@ -21,11 +21,14 @@ def manual(tiny, **overrides):
     with torch.no_grad():  # a non-zero B so that every LoRA element has a gradient
         for layer_b in (model.q.lora_B, model.v.lora_B):
             layer_b.normal_(0, 0.1)
-    services = {"compute_loss": lambda batch: (model(**batch).loss, None)}
-    ctx0 = TaskContext(0, "t0", tiny.task_rows(0), tiny.collate, services=services)
+
+    def compute_loss(batch):
+        return model(**batch).loss, None
+
+    ctx0 = TaskContext(0, "t0", tiny.task_rows(0), tiny.collate, compute_loss=compute_loss)
     method.on_task_start(ctx0, model)
     method.on_task_end(ctx0, model)
-    ctx1 = TaskContext(1, "t1", tiny.task_rows(1), tiny.collate, services=services)
+    ctx1 = TaskContext(1, "t1", tiny.task_rows(1), tiny.collate, compute_loss=compute_loss)
     method.on_task_start(ctx1, model)
     params = list(method._params.values())
     opt = method.configure_optimizer(params, lambda ps: torch.optim.AdamW(ps, lr=1e-2))
@@ -96,7 +99,9 @@ def test_resets_and_fresh_state_per_task(tiny):
     for s in range(1, 9):
         inner_step(tiny, model, method, opt, s)
     assert method.inner.empty and not method.outer.empty  # reset_inner=1, reset_outer=0
-    ctx2 = TaskContext(2, "t2", tiny.task_rows(2), tiny.collate, services=method._services)
+    ctx2 = TaskContext(
+        2, "t2", tiny.task_rows(2), tiny.collate, compute_loss=method.task.compute_loss
+    )
     method.on_task_end(method.task, model)
     method.on_task_start(ctx2, model)
     assert method.inner.empty and method.outer.empty and method.stats["fusions"] == 0
@@ -168,8 +173,8 @@ def test_task0_is_plain_lora_training(tiny, tmp_path):
     )
     trainer, _ = tiny.run(tmp_path / "kif", tiny.kif(), k=1)
     assert trainer.method.stats["outer_steps"] == 0 and trainer.method.inner.empty
-    a = load_file(str(tmp_path / "seqlora" / "tasks" / "00_t0" / "adapter.safetensors"))
-    b = load_file(str(tmp_path / "kif" / "tasks" / "00_t0" / "adapter.safetensors"))
+    a = load_file(str(tmp_path / "seqlora" / "tasks" / "00_t0" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "kif" / "tasks" / "00_t0" / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -223,14 +228,17 @@ def test_adapters_are_carried_and_round_trip(tiny, tmp_path, monkeypatch):
 
     monkeypatch.setattr(type(method), "on_task_start", on_start)
     trainer, _ = tiny.run(tmp_path, method)
-    saved = load_file(str(tmp_path / "tasks" / "00_t0" / "adapter.safetensors"))
+    saved = load_file(str(tmp_path / "tasks" / "00_t0" / "adapter_model.safetensors"))
+    saved = {
+        k.removeprefix("base_model.model.").removesuffix(".weight"): v for k, v in saved.items()
+    }
     assert any(k.endswith("lora_B") and v.abs().sum() > 0 for k, v in saved.items())
     for name, value in starts[1].items():
         assert torch.equal(saved[name], value), name  # task 1 starts from task 0's adapter
-    # save / reload of the final adapter is bit-identical
-    path = save_task_adapter(trainer.model, tmp_path / "final.safetensors")
+    # save / reload of the final adapter (PEFT's format) is bit-identical
+    path = save_peft_adapter(trainer.model, tmp_path / "final")
     fresh = tiny.kif().prepare(tiny.TinyModel(seed=5))
-    load_task_adapter(fresh, path, into="new")
+    load_peft_adapter(fresh, path, into="new")
     for (n, a), b in zip(trainer.model.named_parameters(), fresh.parameters()):
         if "lora" in n:
             assert torch.equal(a, b), n
@@ -252,22 +260,13 @@ def test_trainer_run_counts_and_exports_stats(tiny, tmp_path):
     assert memory.task_names == ["t0", "t1"] and [len(r) for r in memory.task_rows] == [2, 2]
 
 
-class Stop(Exception):
-    pass
-
-
-def test_resume_mid_task_matches_an_uninterrupted_run(tiny, tmp_path, monkeypatch):
+def test_resume_mid_task_matches_an_uninterrupted_run(tiny, tmp_path, monkeypatch, faults):
     from cl_methods import ContinualTrainer
 
     full, _ = tiny.run(tmp_path / "full", tiny.kif(inner_iterations=3), checkpoint_every=4)
     cut_dir = tmp_path / "cut"
-
-    def stop(self):
-        if self._pos.global_step >= 16:
-            raise Stop
-
-    monkeypatch.setattr(ContinualTrainer, "_maybe_kill", stop)
-    with pytest.raises(Stop):
+    faults.inject(monkeypatch, faults.StopAfterCheckpoint(16))
+    with pytest.raises(faults.Interrupted):
         tiny.run(cut_dir, tiny.kif(inner_iterations=3), checkpoint_every=4)
     monkeypatch.undo()
     trainer = ContinualTrainer(
@@ -304,13 +303,10 @@ def test_select_best_on_dev_is_opt_in_and_restores_the_lowest_dev_loss(tiny, tmp
 
 
 def test_outer_steps_with_a_loss_scaler_unscale_before_clipping(tiny):
-    from types import SimpleNamespace
-
     def with_scaler(method, scale):
         scaler = torch.amp.GradScaler("cpu", init_scale=scale)
-        method._services["accelerator"] = SimpleNamespace(
-            scaler=scaler, process_index=0, backward=lambda loss: scaler.scale(loss).backward()
-        )
+        method.task.grad_scaler = scaler
+        method.task.backward = lambda loss: scaler.scale(loss).backward()
         return scaler
 
     _, plain, _ = manual(tiny)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 
 from cl_methods import ContinualTrainer, TrainerConfig, TrainTask, build_method
-from cl_methods.classic import ClassificationEvaluator, task_lora_layers
+from cl_methods.classic import ClassificationEvaluator, task_adapter_weights
 from cl_methods.classic.task_lora import set_active_adapter
 from cl_methods.methods.peft_task import NLLSelectView
 
 
 def adapter_state(model, task):
     return {
-        n: (l.lora_A[task].detach().clone(), l.lora_B[task].detach().clone())
-        for n, l in task_lora_layers(model).items()
+        n: (a.detach().clone(), b.detach().clone())
+        for n, (a, b) in task_adapter_weights(model, task).items()
     }
 
 
@@ -170,3 +170,37 @@ def test_prompt_tuning_per_task_keeps_old_prompts_and_backbone(bert_heads, space
     assert not torch.allclose(
         with_prompt, model.features(batch["input_ids"], batch["attention_mask"])
     )
+
+
+def test_each_task_adapter_opens_in_peft_with_the_same_outputs(tiny, tmp_path):
+    """The per-task LoRA adapters are PEFT's; each task's folder, opened with
+    ``PeftModel.from_pretrained(base, folder)``, computes what the method's model computes with
+    that task's adapter active."""
+    from peft import PeftModel
+
+    from cl_methods.methods.peft_task import set_active
+
+    model = tiny.llama()
+    method = build_method("peft", {"il_mode": "TIL", "dropout": 0.0})
+
+    def lm_collate(batch):
+        ids = torch.tensor([r["ids"] for r in batch])
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+
+    rows = [{"ids": [2 + (k + j) % 9 for j in range(6)]} for k in range(8)]
+    tasks = [TrainTask(f"t{i}", rows, lm_collate) for i in range(2)]
+    cfg = TrainerConfig(
+        output_dir=str(tmp_path), epochs=2, lr=5e-2, batch_size=4, log_with=(), progress=False
+    )
+    ContinualTrainer(model, method, cfg).fit(tasks)
+    ids = torch.tensor([r["ids"] for r in rows[:3]])
+    model.eval()
+    for t in range(2):
+        folder = tmp_path / "tasks" / f"{t:02d}_t{t}"
+        peft_model = PeftModel.from_pretrained(tiny.llama(), str(folder)).eval()
+        set_active(model, t)
+        with torch.no_grad():
+            want, got = model(input_ids=ids).logits, peft_model(input_ids=ids).logits
+            base = tiny.llama()(input_ids=ids).logits
+        assert (got - want).abs().max() < 1e-5
+        assert (want - base).abs().max() > 1e-4  # the adapter was trained and matters

@@ -65,12 +65,13 @@ def test_warmup_moves_the_backbone_only_during_warmup(bert_heads, space, tiny, t
         tmp_path,
         evaluate=lambda m, t, a: after.append(snapshot(m.backbone)) or 0.0,
     )
+    # the trainer adds the warm-up epochs to task 0's configured one
     assert result.train_stats[0]["epochs"] == 3 and result.train_stats[1]["epochs"] == 1
     assert not same(body0, after[0])  # the warm-up trained it
     assert same(after[0], snapshot(model.backbone))  # frozen for good afterwards
     assert method.encoder_frozen
     body = {id(p) for p in model.backbone.parameters()}
-    assert all(id(p) not in body for g in method._optimizer.param_groups for p in g["params"])
+    assert all(id(p) not in body for g in method.optimizer.param_groups for p in g["params"])
 
 
 def test_warmup_epochs_freeze_at_the_right_step(bert_heads, space, tiny, tmp_path):
@@ -78,7 +79,7 @@ def test_warmup_epochs_freeze_at_the_right_step(bert_heads, space, tiny, tmp_pat
     backbone, a run of the warm-up epoch alone."""
     tasks = tiny.tasks(space)[:1]
     a, b = bert_heads(), bert_heads()
-    m1 = build_method("seq", {"fix_encoder": True, "warmup_epochs": 1})  # + 1 epoch: 2
+    m1 = build_method("seq", {"fix_encoder": True, "warmup_epochs": 1})  # 1 + 1 epochs
     tiny.run(a, m1, tasks, tmp_path / "a")
     tasks2 = tiny.tasks(space)[:1]
     tiny.run(b, build_method("seq"), tasks2, tmp_path / "b")
@@ -114,8 +115,9 @@ def test_causal_lm_warmup_leaves_heads_untouched(space, tiny, tmp_path):
     heads0 = snapshot(model.heads)
     method = build_method("seq", {"warmup_epochs": 1, "warmup_target": "causal-lm"})
     tasks = tiny.tasks(space)[:1]
-    tasks[0].params["epochs"] = 0  # the trainer adds the warm-up epoch: all of it warm-up
-    tiny.run(model, method, tasks, tmp_path)
+    tasks[0].params["epochs"] = 0  # + 1 warm-up epoch: one epoch, all of it warm-up
+    _, result = tiny.run(model, method, tasks, tmp_path)
+    assert result.train_stats[0]["epochs"] == 1
     assert same(heads0, snapshot(model.heads))
     with pytest.raises(ValueError, match="generative"):
         build_method("seq", {"warmup_epochs": 1, "warmup_target": "causal-lm"}).prepare(
@@ -169,7 +171,7 @@ def test_same_seed_same_first_loss_and_nan_step_changes_nothing(bert_heads, spac
     before = snapshot(model)
     method = NaNSeq(copy.deepcopy(build_method("seq").config))
     trainer, _ = tiny.run(model, method, tiny.tasks(space)[:1], tmp_path / "nan")
-    assert same(before, snapshot(model)) and trainer._skipped_steps == 2
+    assert same(before, snapshot(model)) and trainer.skipped_steps == 2
 
 
 def test_shared_prompt_tuning_trains_one_prompt_and_the_heads(bert_heads, space, tiny, tmp_path):

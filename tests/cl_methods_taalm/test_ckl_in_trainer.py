@@ -8,7 +8,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cl_methods import ContinualTrainer, TaskScore, TrainerConfig, TrainTask, build_method
+from cl_methods import (
+    ContinualTrainer,
+    TaskScore,
+    TrainerCallback,
+    TrainerConfig,
+    TrainTask,
+    build_method,
+)
 from cl_methods.methods.mixreview import ReplayStream
 from cl_methods.taalm import (
     LoraSettings,
@@ -25,6 +32,15 @@ VOCAB = 64
 
 class Interrupted(Exception):
     pass
+
+
+class StopAfter(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_checkpoint_saved(self, view) -> None:
+        if view.global_step >= self.step:
+            raise Interrupted
 
 
 def _docs(seed: int, n: int, replay: bool = False) -> list[dict]:
@@ -142,16 +158,15 @@ def _fit(case, tiny_llama, phi_ckpt, out, resume=False, stop_after=None):
         progress=False,
         seed=5,
     )
+    # fault injection: stop right after the checkpoint at global step >= stop_after
+    callbacks = [] if stop_after is None else [StopAfter(stop_after)]
     trainer = ContinualTrainer(
-        _model(case, tiny_llama), _method(case, phi_ckpt), cfg, evaluate=evaluate
+        _model(case, tiny_llama),
+        _method(case, phi_ckpt),
+        cfg,
+        evaluate=evaluate,
+        callbacks=callbacks,
     )
-    if stop_after is not None:
-
-        def stop():
-            if trainer._pos.global_step >= stop_after:
-                raise Interrupted
-
-        trainer._maybe_kill = stop
     tasks = [TrainTask(f"period{i}", _docs(10 + i, 7), collate) for i in range(2)]
     result = trainer.fit(tasks, resume=resume)
     trained = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}

@@ -20,7 +20,7 @@ import torch
 from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
 from cl_methods import TaskContext, build_method
-from cl_methods.adapters import load_task_adapter, merge_stacked_lora, save_task_adapter
+from cl_methods.adapters import load_peft_adapter, merge_stacked_lora, save_peft_adapter
 
 TASKS = {
     "sentiment": [("great film", "good"), ("awful plot", "bad"), ("loved it", "good")],
@@ -82,7 +82,7 @@ def main() -> int:
             if any(not torch.equal(now[n], snapshot[n]) for n in snapshot):
                 failures.append("task 1's adapter changed while task 2 trained")
         method.on_task_end(task, model)
-        save_task_adapter(model, out_dir / f"{index}_{name}.safetensors", task=index, name=name)
+        save_peft_adapter(model, out_dir / f"{index}_{name}", task=index)  # PEFT format
         snapshot = {n: p.clone() for n, p in model.state_dict().items() if "lora_A_old" in n}
 
     model.eval()
@@ -94,7 +94,7 @@ def main() -> int:
     torch.manual_seed(0)
     fresh = method.prepare(T5ForConditionalGeneration(config))
     for index, name in enumerate(TASKS):
-        load_task_adapter(fresh, out_dir / f"{index}_{name}.safetensors", into="stack")
+        load_peft_adapter(fresh, out_dir / f"{index}_{name}", into="stack")
     merged = merge_stacked_lora(fresh.eval())
     if not torch.allclose(merged(**probe).logits, reference, atol=1e-5, rtol=1e-4):
         failures.append("merged export differs from the adapted model")

@@ -1,7 +1,7 @@
-"""`cl-data`: summarise a benchmark folder, or export a task stream's prompts to JSONL.
+"""`cl-data`: summarise a benchmark folder, or export a task stream's prompts (JSONL, Parquet).
 
     cl-data summary [DIR] [--synthetic] [--json FILE]
-    cl-data export --order N [--data-dir DIR | --synthetic] --out FILE.jsonl [options]
+    cl-data export --order N [--data-dir DIR | --synthetic] --out FILE.{jsonl,parquet} [options]
 
 DIR may hold either layout: `CL_Benchmark` (`<TaskType>/<dataset>/...`) or
 `long_sequence_instruct` (`{train,dev,test}/<task>.json`); the layout is detected.
@@ -34,12 +34,14 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--synthetic-seed", type=int, default=0, help="synthetic data seed")
     summary.add_argument("--json", type=Path, help="also write the summary to this JSON file")
 
-    export = sub.add_parser("export", help="write a task stream's prompts to JSONL")
+    export = sub.add_parser("export", help="write a task stream's prompts to JSONL or Parquet")
     export.add_argument("--order", type=int, required=True, help="O-LoRA order number 1-6")
     source = export.add_mutually_exclusive_group()
     source.add_argument("--data-dir", type=Path, help="default: $CL_SHARED_DATA/CL_Benchmark")
     source.add_argument("--synthetic", action="store_true", help="the embedded synthetic tasks")
-    export.add_argument("--out", type=Path, required=True, help="output .jsonl file")
+    export.add_argument(
+        "--out", type=Path, required=True, help="output file: .jsonl, or .parquet (via datasets)"
+    )
     export.add_argument("--splits", default="train,dev,test", help="comma-separated splits")
     export.add_argument("--template", choices=["default", "alpaca"], default="default")
     export.add_argument("--max-train-samples", type=int)

@@ -1,4 +1,5 @@
-"""Write a task stream's prompts to JSONL, one line per example."""
+"""Write a task stream's prompts to JSONL (one line per example) or Parquet (one row per
+example, through `datasets`)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ def export_stream(
     splits: Sequence[str] = SPLITS,
     template: Template = "default",
 ) -> int:
-    """Write every example of `splits` of every task, in stream order; returns the line count.
+    """Write every example of `splits` of every task, in stream order; returns the row count.
 
-    Each line: {"position", "task", "task_type", "split", "id", "source", "target"}. The file is
-    written to a temporary name and renamed at the end, so an interrupted export leaves no
-    partial file.
+    Each row: {"position", "task", "task_type", "split", "id", "source", "target"}. A path ending
+    in ``.parquet`` gets a Parquet file (`TaskStream.to_hf_dataset`), any other a JSON-lines
+    file. The file is written to a temporary name and renamed at the end, so an interrupted
+    export leaves no partial file.
     """
     for split in splits:
         if split not in SPLITS:
@@ -31,6 +33,14 @@ def export_stream(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
+    if path.suffix == ".parquet":
+        try:
+            dataset = stream.to_hf_dataset(splits, template)
+            dataset.to_parquet(str(partial))
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return dataset.num_rows
     count = 0
     try:
         with partial.open("w", encoding="utf-8") as out:

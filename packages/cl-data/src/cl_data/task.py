@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import datasets
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+EXPORT_COLUMNS = ("position", "task", "task_type", "split", "id", "source", "target")
 Template = Literal["default", "alpaca"]
 TaskFormat = Literal["benchmark", "instruct"]
 
@@ -98,9 +99,10 @@ class Task:
         ordered.update(counts)
         return ordered
 
-    def dataset(self, split: str, template: Template = "default") -> datasets.Dataset:
-        """`split` as a `datasets.Dataset` with columns id, sentence, label, instruction,
-        source and target."""
+    def to_hf_dataset(self, split: str, template: Template = "default") -> datasets.Dataset:
+        """`split` as a Hugging Face `datasets.Dataset` with columns id, sentence, label,
+        instruction, source (the prompt) and target: a view to map, filter, tokenise or push to
+        the Hub with the `datasets` tools."""
         import datasets
 
         examples = self.split(split)
@@ -149,6 +151,25 @@ class TaskStream:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(task.name for task in self.tasks)
+
+    def to_hf_dataset(
+        self, splits: Sequence[str] = SPLITS, template: Template = "default"
+    ) -> datasets.Dataset:
+        """Every example of `splits` of every task, in stream order, as one `datasets.Dataset`
+        with the columns of `cl-data export`: position, task, task_type, split, id, source,
+        target."""
+        import datasets
+
+        columns: dict[str, list] = {k: [] for k in EXPORT_COLUMNS}
+        for position, task in enumerate(self.tasks):
+            for split in splits:
+                for example in task.prompted(split, template):
+                    row = (position, task.name, task.task_type, split, example.id)
+                    for key, value in zip(EXPORT_COLUMNS, (*row, example.source, example.target)):
+                        columns[key].append(value)
+        features = {k: datasets.Value("string") for k in EXPORT_COLUMNS}
+        features["position"] = datasets.Value("int32")
+        return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
 
     def subsample(
         self,

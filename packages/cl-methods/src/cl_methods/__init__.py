@@ -5,14 +5,22 @@ callable.
 """
 
 from .evaluation import GenerationEvaluator
-from .method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
+from .method import Method, MethodConfig, RunInfo, StepInfo, TaskAwareModel, TaskContext
 from .registry import (
     available_methods,
     build_method,
     get_method_class,
     register_method,
 )
-from .trainer import ContinualResult, ContinualTrainer, TaskScore, TrainerConfig, TrainTask
+from .trainer import (
+    ContinualResult,
+    ContinualTrainer,
+    TaskScore,
+    TrainerCallback,
+    TrainerConfig,
+    TrainerView,
+    TrainTask,
+)
 
 __version__ = "0.1.0"
 
@@ -24,10 +32,13 @@ __all__ = [
     "MethodConfig",
     "RunInfo",
     "StepInfo",
+    "TaskAwareModel",
     "TaskContext",
     "TaskScore",
     "TrainTask",
+    "TrainerCallback",
     "TrainerConfig",
+    "TrainerView",
     "available_methods",
     "build_method",
     "get_method_class",

@@ -7,14 +7,13 @@ from .inject import (
     attach_stacked_lora,
     canonical_name,
     freeze_all_but_new_adapters,
-    load_task_adapter,
     merge_stacked_lora,
     old_and_new_a,
     reset_new_adapters,
-    save_task_adapter,
     stacked_lora_layers,
     unwrap_model,
 )
+from .peft_format import load_peft_adapter, peft_task_type, read_peft_adapter, save_peft_adapter
 from .stacked_lora import StackedLoRALinear
 from .targets import paper_targets
 
@@ -26,12 +25,14 @@ __all__ = [
     "attach_stacked_lora",
     "canonical_name",
     "freeze_all_but_new_adapters",
-    "load_task_adapter",
+    "load_peft_adapter",
     "merge_stacked_lora",
     "old_and_new_a",
     "paper_targets",
+    "peft_task_type",
+    "read_peft_adapter",
     "reset_new_adapters",
-    "save_task_adapter",
+    "save_peft_adapter",
     "stacked_lora_layers",
     "unwrap_model",
 ]

@@ -1,16 +1,13 @@
 """Attach stacked adapters to the targeted ``nn.Linear`` modules of any model, freeze the rest,
-save and load per-task adapters (safetensors), and export a merged model."""
+and export a merged model (per-task adapters are saved in PEFT's format: :mod:`.peft_format`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .stacked_lora import StackedLoRALinear
@@ -107,66 +104,6 @@ def reset_new_adapters(model: nn.Module, seed: int | None = None) -> None:
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     for layer in stacked_lora_layers(model).values():
         layer.reset_new(generator)
-
-
-def _adapter_metadata(layers: dict[str, StackedLoRALinear], **extra: object) -> dict[str, str]:
-    first = next(iter(layers.values()))
-    meta = {"format": "cl-methods.stacked-lora/1", "alpha": str(first.alpha), "r": str(first.r)}
-    meta.update({k: json.dumps(v) for k, v in extra.items()})
-    return meta
-
-
-def save_task_adapter(
-    model: nn.Module, path: str | Path, task: int | None = None, name: str | None = None
-) -> Path:
-    """Save one task's adapter to a safetensors file.
-
-    ``task=None`` saves the current (trainable) adapter; an integer saves that stacked task.
-    Keys are ``<module>.lora_A`` / ``<module>.lora_B``.
-    """
-    layers = stacked_lora_layers(model)
-    if not layers:
-        raise ValueError("model has no stacked adapters to save")
-    tensors = {}
-    for mod_name, layer in layers.items():
-        a, b = (layer.lora_A, layer.lora_B) if task is None else layer.task_slice(task)
-        tensors[f"{mod_name}.lora_A"] = a.detach().float().contiguous().cpu()
-        tensors[f"{mod_name}.lora_B"] = b.detach().float().contiguous().cpu()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata=_adapter_metadata(layers, task=task, name=name))
-    tmp.replace(path)
-    return path
-
-
-def load_task_adapter(model: nn.Module, path: str | Path, into: str = "stack") -> None:
-    """Load a saved task adapter: ``into="stack"`` appends it to the frozen stack,
-    ``into="new"`` copies it into the current trainable adapter."""
-    if into not in ("stack", "new"):
-        raise ValueError(f"into must be 'stack' or 'new', got {into!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"adapter file not found: {path}")
-    tensors = load_file(str(path))
-    layers = stacked_lora_layers(model)
-    expected = {f"{n}.lora_{ab}" for n in layers for ab in "AB"}
-    missing, unexpected = expected - set(tensors), set(tensors) - expected
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: adapter keys do not match the model's adapters "
-            f"(missing {sorted(missing)[:4]}, unexpected {sorted(unexpected)[:4]})"
-        )
-    for mod_name, layer in layers.items():
-        a, b = tensors[f"{mod_name}.lora_A"], tensors[f"{mod_name}.lora_B"]
-        if into == "stack":
-            layer.push_task(a, b)
-        else:
-            if a.shape != layer.lora_A.shape or b.shape != layer.lora_B.shape:
-                raise ValueError(f"{path}: {mod_name} adapter shape does not match the model's")
-            with torch.no_grad():
-                layer.lora_A.copy_(a)
-                layer.lora_B.copy_(b)
 
 
 @torch.no_grad()

@@ -9,6 +9,14 @@ dropout mask and one scale ``s = alpha / r``::
 the rank axis and are frozen buffers; ``A_new [r, d_in]`` / ``B_new [d_out, r]`` are the current
 task's trainable parameters. :meth:`StackedLoRALinear.append_new` moves the new adapter onto the
 stack, so the stack is exactly the sum of every task's ``delta W``.
+
+Why not PEFT's LoRA layer (which the per-task ``peft`` method uses): here every earlier task's
+adapter stays active at once, concatenated along the rank axis, so that all of them and the new
+one share ONE dropout mask and run as one fused two-segment low-rank product
+(``cl_kernels.lora_linear``: a Triton kernel on CUDA reading ``x`` once for ``[A_old; A_new]``).
+PEFT keeps one module per adapter, each with its own dropout and matmuls, so T active adapters
+cost T passes over ``x`` and draw T masks; O-LoRA's and N-LoRA's penalties also read ``A_old`` as
+one stacked matrix. The saved adapters are PEFT's format all the same (:mod:`.peft_format`).
 """
 
 from __future__ import annotations

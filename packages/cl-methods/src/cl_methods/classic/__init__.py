@@ -7,7 +7,13 @@ from .evaluation import ClassificationEvaluator, IILEvaluator, predict_logits
 from .heads import CosineLinear, TaskHeads, make_head
 from .probing import PROBES, class_means, fit_probes, probe_predict
 from .scenarios import IL_MODES, LabelSpace, check_il_mode
-from .task_lora import TaskLoRALinear, attach_task_lora, set_active_adapter, task_lora_layers
+from .task_lora import (
+    attach_task_lora,
+    save_task_lora,
+    set_active_adapter,
+    task_adapter_weights,
+    task_lora_layers,
+)
 from .task_prompts import PromptTunedLM, init_task_prompts
 
 __all__ = [
@@ -21,7 +27,6 @@ __all__ = [
     "LabelSpace",
     "PromptTunedLM",
     "TaskHeads",
-    "TaskLoRALinear",
     "attach_task_lora",
     "check_il_mode",
     "class_means",
@@ -31,6 +36,8 @@ __all__ = [
     "make_head",
     "predict_logits",
     "probe_predict",
+    "save_task_lora",
     "set_active_adapter",
+    "task_adapter_weights",
     "task_lora_layers",
 ]

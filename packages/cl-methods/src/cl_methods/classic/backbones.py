@@ -7,7 +7,8 @@ Features (spec §1):
   position, from a plain forward pass with gradients (the reference took it from ``generate()``
   under no_grad, so its backbone never trained).
 
-The trainer tells the model which task starts (``begin_task``); CIL logits then concatenate heads
+The model is a :class:`~cl_methods.method.TaskAwareModel`: the trainer tells it which task starts
+(``begin_task``); CIL logits then concatenate heads
 ``0..t`` (all ``T`` heads while training with ``preallocated``), and TIL routes every sample to the
 head whose label range holds its global label and sums the per-head cross-entropies.
 """
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..method import TaskAwareModel
 from .heads import TaskHeads
 from .scenarios import LabelSpace, check_il_mode
 from .task_prompts import init_task_prompts, insert_prompt
@@ -40,7 +42,7 @@ def last_attended(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long() * (positions + 1)).argmax(dim=-1)
 
 
-class ClassifierModel(nn.Module):
+class ClassifierModel(TaskAwareModel):
     """``backbone`` + ``heads``; ``generative`` says whether the backbone is a causal LM (its
     features come from ``output_hidden_states``; ``lm_loss`` serves the causal-LM warm-up)."""
 

@@ -1,12 +1,14 @@
-"""EWC: Fisher estimates, the running merge, the quadratic penalty, and a mixin for methods."""
+"""EWC: Fisher estimates, the running merge, the quadratic penalty, and the component methods
+hold (``EWCRegularizer``)."""
 
 from .fisher import empirical_fisher
-from .mixin import EWCMixin, EWCOptions
 from .ops import ewc_penalty, fisher_accumulate, fisher_merge
+from .regularizer import EWCOptions, EWCRegularizer, batch_loss_fn
 
 __all__ = [
-    "EWCMixin",
     "EWCOptions",
+    "EWCRegularizer",
+    "batch_loss_fn",
     "empirical_fisher",
     "ewc_penalty",
     "fisher_accumulate",

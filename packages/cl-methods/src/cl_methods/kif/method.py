@@ -73,7 +73,6 @@ class RecurrentKIF(StackedAdapterMethod):
         self.stats: dict[str, Any] = self._new_stats()
         self.last_masks: dict[str, dict[str, torch.Tensor]] = {}
         self._pending: dict[str, Any] | None = None
-        self._services: dict[str, Any] = {}
         self._params: dict[str, nn.Parameter] = {}
         self._model: nn.Module | None = None
         self.selector = DevSelector(cfg.dev_every, cfg.dev_per_task, cfg.outer_batch_size)
@@ -102,7 +101,6 @@ class RecurrentKIF(StackedAdapterMethod):
     def on_task_start(self, task: TaskContext, model: nn.Module) -> None:
         super().on_task_start(task, model)
         self._pending = None
-        self._services = task.services
         self._params = lora_parameters(model)
         self._model = model
         if task.index > 0 and not self.config.carry_adapters:
@@ -121,9 +119,8 @@ class RecurrentKIF(StackedAdapterMethod):
             )
         self.anchor = self._snapshot()
         self.outer_opt = self._make_outer_optimizer()
-        rank = self._accelerator().process_index if self._accelerator() is not None else 0
         self.generator = torch.Generator().manual_seed(
-            self.config.memory_seed + 1_000_003 * rank + 7919 * task.index
+            self.config.memory_seed + 1_000_003 * task.rank + 7919 * task.index
         )
 
     def on_task_resume(self, task: TaskContext, model: nn.Module) -> None:
@@ -132,7 +129,6 @@ class RecurrentKIF(StackedAdapterMethod):
             self.on_task_start(task, model)
             return
         self.task = task
-        self._services = task.services
         self._params = lora_parameters(model)
         self._model = model
         device = next(iter(self._params.values())).device
@@ -182,9 +178,9 @@ class RecurrentKIF(StackedAdapterMethod):
         """Dev loss over the seen tasks; keep the weights when it is the lowest of the task."""
         if self.task is None or self.task.collate is None:
             raise RuntimeError("select_best_on_dev needs the task's collate function")
-        compute_loss = self._services.get("compute_loss")
+        compute_loss = self.task.compute_loss
         if compute_loss is None:
-            raise RuntimeError("select_best_on_dev needs the trainer service `compute_loss`")
+            raise RuntimeError("select_best_on_dev needs the task's compute_loss (TaskContext)")
         seen = [*self.memory.task_names, self.task.name]
         device = next(iter(self._params.values())).device
         loss = self.selector.dev_loss(seen, self._model, compute_loss, self.task.collate, device)
@@ -240,29 +236,24 @@ class RecurrentKIF(StackedAdapterMethod):
             self.outer.clear()
 
     def _outer_step(self) -> None:
-        cfg, params = self.config, self._params
-        acc = self._accelerator()
-        compute_loss = self._services.get("compute_loss")
-        if compute_loss is None or self.task is None or self.task.collate is None:
+        cfg, params, task = self.config, self._params, self.task
+        if task is None or task.compute_loss is None or task.collate is None:
             raise RuntimeError(
-                "Recurrent-KIF's outer loop needs the trainer services `compute_loss` and a "
-                "collate function (run it under ContinualTrainer or pass them in TaskContext)"
+                "Recurrent-KIF's outer loop needs the task's compute_loss and collate "
+                "(the trainer gives them; a plain loop sets them in the TaskContext)"
             )
         rows = self.memory.sample(cfg.outer_batch_size, self.generator)
-        batch = self.task.collate(rows)
+        batch = task.collate(rows)
         device = next(iter(params.values())).device
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        loss, _ = compute_loss(batch)
+        loss, _ = task.compute_loss(batch)
         if cfg.outer_loss_div_ga:
-            loss = loss / self._grad_accum()
-        if acc is not None:
-            acc.backward(loss)
-        else:
-            loss.backward()
+            loss = loss / task.grad_accum
+        task.run_backward(loss)
         optimizer = self.outer_opt if cfg.outer_optimizer == "adamw" else self.inner_opt
         if optimizer is None:
             raise RuntimeError("outer_optimizer='inner' needs the trainer's inner optimizer")
-        scaler = getattr(acc, "scaler", None) if acc is not None else None
+        scaler = task.grad_scaler
         if scaler is not None:
             scaler.unscale_(optimizer)
         finite = grads_finite(params)
@@ -282,13 +273,6 @@ class RecurrentKIF(StackedAdapterMethod):
         self._zero_grads()
 
     # ------------------------------------------------------------------ helpers
-    def _accelerator(self):
-        return self._services.get("accelerator")
-
-    def _grad_accum(self) -> int:
-        trainer = self._services.get("trainer")
-        return int(getattr(getattr(trainer, "config", None), "grad_accum", 1))
-
     def _triples(self):
         zeros = torch.zeros_like
         return [(n, p, p.grad if p.grad is not None else zeros(p)) for n, p in self._params.items()]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters import (
@@ -14,9 +15,11 @@ from ..adapters import (
     attach_stacked_lora,
     freeze_all_but_new_adapters,
     paper_targets,
-    save_task_adapter,
+    save_peft_adapter,
     stacked_lora_layers,
+    unwrap_model,
 )
+from ..classic.backbones import ClassifierModel
 from ..method import Method, MethodConfig, TaskContext
 
 
@@ -117,7 +120,22 @@ class StackedAdapterMethod(Method):
             append_new_adapters(model)
 
     def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
-        layers = stacked_lora_layers(model)
+        """The task's adapter as a PEFT LoRA folder (``adapter_config.json`` +
+        ``adapter_model.safetensors``, opened by ``peft.PeftModel.from_pretrained(base, folder)``);
+        with ``stack_per_task``, ``stacked/`` holds every task's adapter so far as one LoRA (the
+        model after this task). A heads model's adapters are saved relative to its backbone,
+        and its heads in ``heads.safetensors``."""
+        inner = unwrap_model(model)
+        base = inner.backbone if isinstance(inner, ClassifierModel) else inner
+        layers = stacked_lora_layers(base)
         stacked = len(next(iter(layers.values())).task_ranks)
         index = stacked - 1 if self.stack_per_task else None
-        save_task_adapter(model, directory / "adapter.safetensors", task=index, name=task.name)
+        save_peft_adapter(base, directory, which="task", task=index)
+        if self.stack_per_task:
+            save_peft_adapter(base, directory / "stacked", which="stack")
+        if base is not inner:
+            heads = {
+                k: v.detach().cpu().contiguous().clone()
+                for k, v in inner.heads.state_dict().items()
+            }
+            save_file(heads, str(directory / "heads.safetensors"))

@@ -99,19 +99,11 @@ class MixReviewConfig(CklConfig):
             raise ValueError(f"replay_ratio must be >= 0, got {self.replay_ratio}")
 
 
-def _world(task: TaskContext) -> tuple[int, int]:
-    acc = task.services.get("accelerator")
-    if acc is None:
-        return 1, 0
-    return int(acc.num_processes), int(acc.process_index)
-
-
 def _block_size(task: TaskContext, n: int, ratio: float) -> int:
-    """Stream positions one micro-batch reserves: from the trainer's micro-batch size when the
-    method runs under :class:`ContinualTrainer`, else this batch's own replay count."""
-    trainer = task.services.get("trainer")
-    size = getattr(getattr(trainer, "config", None), "batch_size", None)
-    return math.floor((size if size is not None else n) * ratio)
+    """Stream positions one micro-batch reserves: from the task's micro-batch size when the
+    trainer gives it, else this batch's own replay count."""
+    size = task.batch_size if task.batch_size is not None else n
+    return math.floor(size * ratio)
 
 
 @register_method("mixreview")
@@ -163,10 +155,9 @@ class MixReview(CklMethod):
         k = math.floor(n * self.config.replay_ratio)
         if self.stream is None or self._task_index != task.index:
             raise RuntimeError("mixreview: on_task_start must run before batch_examples")
-        world, rank = _world(task)
         block = max(_block_size(task, n, self.config.replay_ratio), k)
-        start = self.position + rank * block
-        self.position += world * block
+        start = self.position + task.rank * block
+        self.position += task.world_size * block
         records = self._records()
         return list(examples) + [records[i] for i in self.stream.indices(start, k)]
 

@@ -1,5 +1,8 @@
 """PEFT with one adapter per task (spec §2.3): LoRA r4/alpha8/dropout 0.1 on a frozen backbone.
 
+The LoRA adapters are PEFT's own (one named adapter per task, :mod:`cl_methods.classic.task_lora`)
+and each task's adapter is exported as a PEFT folder (:meth:`Peft.export_task`).
+
 At the start of task t, adapter t becomes active and only it and head t train (the trainer builds a
 fresh optimizer per task); the loss is the LM loss, or head t's cross-entropy on TIL labels.
 
@@ -11,52 +14,42 @@ Evaluation (:meth:`Peft.eval_model`):
 
 ``adapter="prompt_tuning"`` (alias ``peft_type``): one prompt of ``num_virtual_tokens`` (10) per
 task, inserted as input embeddings and initialised from ``prompt_init_ids`` (the token ids of the
-dataset's init text, §3.3; run_cl fills them) or from random vocabulary rows. A heads model
-(:class:`~cl_methods.classic.ClassifierModel`) holds its prompts itself; a plain causal LM is
-wrapped by :meth:`Peft.prepare` in a :class:`~cl_methods.classic.task_prompts.PromptTunedLM`
-(virtual tokens after the left padding, labels -100 there, stripped from the logits). Adapter
+dataset's init text, §3.3; from the run's data family, see :meth:`Peft.bind_run`) or from
+random vocabulary rows. A heads model (:class:`~cl_methods.classic.ClassifierModel`) holds its
+prompts itself; a plain causal LM is wrapped by :meth:`Peft.prepare` in a
+:class:`~cl_methods.classic.task_prompts.PromptTunedLM` (virtual tokens after the left padding,
+labels -100 there, stripped from the logits; PEFT's prompt tuning would put them before the
+padding, so a row's output would depend on how much padding its batch has). Adapter
 selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL rule and
 ``latest`` work unchanged for both.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters.inject import unwrap_model
 from ..adapters.targets import paper_targets
 from ..classic.backbones import ClassifierModel
+from ..classic.prompt_init import run_prompt_init_ids
 from ..classic.task_lora import (
     adapter_params,
     attach_task_lora,
+    save_task_lora,
     set_active_adapter,
     task_lora_layers,
 )
 from ..classic.task_prompts import PromptTunedLM
 from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
-
-#: Prompt-tuning initialisation texts by data family (spec classic-methods.md §3.3); a run's
-#: ``RunInfo.data_family`` picks one when ``prompt_init_ids`` is left empty.
-PROMPT_INIT_TEXT: dict[str, str] = {
-    "topic": "Classify the topic of this sentence:",
-    "intent": "Classify the intent of this sentence:",
-    "relation": "Classify the relationship in this sentence:",
-    "concept_1k": "Answer the question below:",
-}
-
-
-def prompt_init_ids(run: RunInfo) -> tuple[int, ...]:
-    """Token ids of the run's data family's init text (empty without a tokenizer or family)."""
-    text = PROMPT_INIT_TEXT.get(run.data_family or "")
-    if text is None or run.tokenizer is None:
-        return ()
-    return tuple(run.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 @dataclass
@@ -117,23 +110,28 @@ class Peft(Method):
     config_class = PeftConfig
     config: PeftConfig
 
+    def bind_run(self, run: RunInfo) -> None:
+        """Fill what the config leaves unset from the run: ``num_tasks``, ``il_mode`` and, for
+        prompt tuning, ``prompt_init_ids`` (the data family's init text, spec 3.3)."""
+        super().bind_run(run)
+        cfg, updates = self.config, {}
+        if not cfg.num_tasks:
+            updates["num_tasks"] = run.num_tasks
+        if cfg.il_mode is None and run.scenario is not None:
+            updates["il_mode"] = "TIL" if run.scenario == "TIL" else "CIL"
+        if cfg.adapter == "prompt_tuning" and not cfg.prompt_init_ids:
+            ids = run_prompt_init_ids(run)
+            if ids:
+                updates["prompt_init_ids"] = ids
+        if updates:
+            self.config = dataclasses.replace(cfg, **updates)
+
     def __init__(self, config: PeftConfig | None = None) -> None:
         super().__init__(config)
         self.task_names: list[str] = []
         self.current = 0
         self._heads: ClassifierModel | None = None
         self._lm: PromptTunedLM | None = None
-
-    def bind_run(self, run: RunInfo) -> None:
-        """Unset settings from the run: il_mode (TIL for a TIL run, else CIL), num_tasks, and
-        the prompt-tuning init ids (the data family's init text)."""
-        cfg = self.config
-        if cfg.il_mode is None:
-            cfg.il_mode = "TIL" if run.scenario == "TIL" else "CIL"
-        if not cfg.num_tasks:
-            cfg.num_tasks = run.num_tasks
-        if cfg.adapter == "prompt_tuning" and not cfg.prompt_init_ids:
-            cfg.prompt_init_ids = prompt_init_ids(run)
 
     def _prompt_host(self) -> ClassifierModel | PromptTunedLM:
         host = self._heads if self._heads is not None else self._lm
@@ -243,6 +241,21 @@ class Peft(Method):
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
         set_active(model, task.index)
+
+    def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
+        """LoRA: task t's adapter as a PEFT folder (relative to the backbone of a heads model,
+        whose head t goes to ``head.safetensors``). Soft prompts stay in the checkpoints: PEFT's
+        prompt tuning puts the virtual tokens before any left padding, these go after it."""
+        if self.config.adapter != "lora":
+            return
+        body = self._heads.backbone if self._heads is not None else unwrap_model(model)
+        save_task_lora(body, task.index, directory)
+        if self._heads is not None:
+            head = self._heads.heads[task.index].state_dict()
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in head.items()},
+                str(directory / "head.safetensors"),
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {"task_names": list(self.task_names), "current": self.current}

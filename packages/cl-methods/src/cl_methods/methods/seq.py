@@ -17,12 +17,19 @@ Options (all off by default, giving plain SEQ):
 
 Heads train with ``classifier_lr`` (1e-3) and ``classifier_weight_decay`` (0.01); everything else
 with the trainer's lr and weight decay (the spec: 1e-5, 5e-4).
+
+The optimizer (``optimizer_scope``, default ``"run"``) is the classic codebase's: ONE AdamW for
+the whole run, with a group for the body and one per head. At the start of task t > 0 with
+``fix_old_classifier`` the finished heads' groups get lr 0 (and their parameters no gradient),
+so a pre-allocated head arrives at its task with the Adam moments it built as a negative class.
+``"task"`` builds a fresh AdamW per task (this library's former behaviour); ``"carry"`` builds
+a fresh one that takes over the moments of the parameters still held.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,10 +40,9 @@ from ..adapters import LoRAConfig, attach_stacked_lora, paper_targets, stacked_l
 from ..adapters.inject import unwrap_model
 from ..classic.backbones import ClassifierModel
 from ..classic.probing import class_means
-from ..method import Method, MethodConfig, RunInfo, StepInfo, TaskContext
+from ..classic.prompt_init import run_prompt_init_ids
+from ..method import Method, MethodConfig, OptimizerFactory, RunInfo, StepInfo, TaskContext
 from ..registry import register_method
-from ..trainer.schedule import steps_per_epoch
-from .peft_task import prompt_init_ids
 
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _EMBED = re.compile(r"(?:^|\.)(?:embeddings|embed_tokens|embed_in|wte|wpe|embed_positions)\b")
@@ -99,6 +105,11 @@ class SeqConfig(MethodConfig):
     freeze_from_task: int = field(
         default=0, metadata={"help": "first task the freezing applies to"}
     )
+    optimizer_scope: Literal["task", "carry", "run"] = field(
+        default="run",
+        metadata={"help": "run: one AdamW for the whole run, finished heads at lr 0 (the classic "
+                  "codebase); task: a fresh AdamW per task; carry: fresh, Adam state carried"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.warmup_epochs < 0:
@@ -117,11 +128,20 @@ class Seq(Method):
 
     def __init__(self, config: SeqConfig | None = None) -> None:
         super().__init__(config)
+        self.optimizer_scope = self.config.optimizer_scope
         self.warming = False
         self.warmup_steps = 0
         self.encoder_frozen = False
-        self._optimizer: torch.optim.Optimizer | None = None
-        self.task_model: nn.Module | None = None
+        self.current_optimizer: torch.optim.Optimizer | None = None
+        self._heads: ClassifierModel | None = None
+
+    def bind_run(self, run: RunInfo) -> None:
+        """Prompt tuning without ``prompt_init_ids``: the run's init text (spec 3.3)."""
+        super().bind_run(run)
+        if self.config.peft_type == "prompt_tuning" and not self.config.prompt_init_ids:
+            ids = run_prompt_init_ids(run)
+            if ids:
+                self.config = dataclasses.replace(self.config, prompt_init_ids=ids)
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
@@ -138,11 +158,6 @@ class Seq(Method):
     def extra_epochs(self, task_index: int) -> int:
         """Epochs task ``task_index`` runs on top of the configured ones (the warm-up)."""
         return self.config.warmup_epochs if task_index == 0 else 0
-
-    def bind_run(self, run: RunInfo) -> None:
-        """An empty ``prompt_init_ids`` of prompt tuning takes the run's data family's text."""
-        if self.config.peft_type == "prompt_tuning" and not self.config.prompt_init_ids:
-            self.config.prompt_init_ids = prompt_init_ids(run)
 
     # -- hooks ----------------------------------------------------------------------------------
     def prepare(self, model: nn.Module) -> nn.Module:
@@ -166,6 +181,7 @@ class Seq(Method):
             )
         if heads is not None:
             heads.preallocated = cfg.preallocated_classifier
+        self._heads = heads
         if cfg.peft_type == "lora" and not stacked_lora_layers(model):
             body = heads.backbone if heads is not None else model
             targets = tuple(cfg.lora_targets) or paper_targets(body)
@@ -223,40 +239,55 @@ class Seq(Method):
     def _steps_per_epoch(task: TaskContext) -> int:
         if "steps_per_epoch" in task.params:
             return int(task.params["steps_per_epoch"])
-        trainer = task.services.get("trainer")
-        if trainer is None or task.train_data is None:
-            raise ValueError("the warm-up needs the trainer service or params['steps_per_epoch']")
-        cfg = trainer.config
-        world = trainer.accelerator.num_processes
-        return steps_per_epoch(len(task.train_data), cfg.batch_size, cfg.grad_accum, world)
+        if task.steps_per_epoch is None:
+            raise ValueError("the warm-up needs the task's steps_per_epoch (TaskContext)")
+        return task.steps_per_epoch
 
     def configure_optimizer(
-        self, params: list[nn.Parameter], default: Callable[[list[nn.Parameter]], Any]
+        self, params: list[nn.Parameter], default: OptimizerFactory
     ) -> torch.optim.Optimizer:
-        model = getattr(self, "task_model", None)
-        heads = self._heads_model(model) if model is not None else None
-        head_ids = {id(p) for p in heads.head_parameters()} if heads is not None else set()
-        body = [p for p in params if id(p) not in head_ids]
-        head = [p for p in params if id(p) in head_ids]
-        optimizer = default(body if body else head)
-        if body and head:
-            optimizer.add_param_group(
-                {
-                    "params": head,
-                    "lr": self.config.classifier_lr,
-                    "weight_decay": self.config.classifier_weight_decay,
-                }
+        """AdamW: the body's parameters in one group (the trainer's lr and weight decay), each
+        head's in its own group (``classifier_lr``, ``classifier_weight_decay``)."""
+        heads = self._heads
+        owner = {}
+        if heads is not None:
+            owner = {id(p): t for t, head in enumerate(heads.heads) for p in head.parameters()}
+        body = [p for p in params if id(p) not in owner]
+        per_head: dict[int, list[nn.Parameter]] = {}
+        for p in params:
+            if id(p) in owner:
+                per_head.setdefault(owner[id(p)], []).append(p)
+        head_groups = [
+            {
+                "params": per_head[t],
+                "lr": self.config.classifier_lr,
+                "weight_decay": self.config.classifier_weight_decay,
+            }
+            for t in sorted(per_head)
+        ]
+        optimizer = default(body if body else head_groups[0]["params"])
+        if not body:
+            optimizer.param_groups[0].update(
+                lr=self.config.classifier_lr, weight_decay=self.config.classifier_weight_decay
             )
-        elif head:
-            for group in optimizer.param_groups:
-                group["lr"] = self.config.classifier_lr
-                group["weight_decay"] = self.config.classifier_weight_decay
-        self._optimizer = optimizer
+            head_groups = head_groups[1:]
+        for group in head_groups:
+            optimizer.add_param_group(group)
         return optimizer
 
-    def trainable_parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        self.task_model = model  # configure_optimizer tells heads from the body by identity
-        return [p for p in model.parameters() if p.requires_grad]
+    def task_optimizer(
+        self, task: TaskContext, params: list[nn.Parameter], default: OptimizerFactory
+    ) -> torch.optim.Optimizer:
+        """By ``optimizer_scope``; heads frozen by ``fix_old_classifier`` get lr 0 in it, as the
+        codebase does (their parameters also have no gradient, so nothing moves them)."""
+        optimizer = super().task_optimizer(task, params, default)
+        if self.config.fix_old_classifier and self._heads is not None and task.index > 0:
+            frozen = {id(p) for p in self._heads.head_parameters(range(task.index))}
+            for group in optimizer.param_groups:
+                if group["params"] and all(id(p) in frozen for p in group["params"]):
+                    group["lr"] = group["initial_lr"] = 0.0
+        self.current_optimizer = optimizer
+        return optimizer
 
     def forward_loss(self, batch: dict[str, Any], model: nn.Module):
         cfg = self.config
@@ -278,11 +309,12 @@ class Seq(Method):
         for _, p in self._body_params(model):
             p.requires_grad_(False)
             p.grad = None
-        if self._optimizer is not None:
-            for group in self._optimizer.param_groups:
+        optimizer = self.current_optimizer
+        if optimizer is not None:
+            for group in optimizer.param_groups:
                 group["params"] = [p for p in group["params"] if id(p) not in frozen]
-            for key in [k for k in self._optimizer.state if id(k) in frozen]:
-                del self._optimizer.state[key]
+            for key in [k for k in optimizer.state if id(k) in frozen]:
+                del optimizer.state[key]
         self.encoder_frozen = True
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:

@@ -1,8 +1,8 @@
 """Replay: class-balanced and ratio buffers of raw examples, random or herding selection,
-batch-level or dataset-level mixing, usable with any method (``ReplayMixin``)."""
+batch-level or dataset-level mixing, a component any method can hold (``Replay``)."""
 
 from .buffer import ClassBalancedBuffer, RatioBuffer, ReplayBuffer
-from .component import Replay, ReplayMixin, ReplayOptions, field_of
+from .component import Replay, ReplayOptions, field_of
 from .features import last_token_features
 from .mixing import concat_batches, dataset_with_buffer, mix_examples
 from .selection import first_per_class, herding_select
@@ -12,7 +12,6 @@ __all__ = [
     "RatioBuffer",
     "Replay",
     "ReplayBuffer",
-    "ReplayMixin",
     "ReplayOptions",
     "concat_batches",
     "dataset_with_buffer",

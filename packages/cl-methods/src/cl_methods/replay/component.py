@@ -1,12 +1,25 @@
-"""Replay as a component any method can hold (spec classic-methods.md section 2.2).
+"""Replay as a component a method holds and calls (spec classic-methods.md section 2.2).
 
 A method config inherits :class:`ReplayOptions` (flat ``replay_*`` fields, so every one is a
-command-line key); a method class inherits :class:`ReplayMixin` before :class:`Method`::
+command-line key); the method holds ``Replay.from_options(config)`` (None when ``replay`` is off)
+and calls it from its own hooks::
 
     @dataclass
     class MyConfig(ReplayOptions, MethodConfig): ...
 
-    class My(ReplayMixin, Method): ...      # hooks call super(), the mixin adds replay
+    class My(Method):
+        def __init__(self, config=None):
+            super().__init__(config)
+            self.replay = Replay.from_options(self.config)
+
+        def batch_examples(self, task, rows):
+            return rows if self.replay is None else self.replay.batch_examples(task, rows)
+
+        def on_task_end(self, task, model):
+            if self.replay is not None:
+                self.replay.end_task(task, model)
+
+        # task_train_data, state_dict / load_state_dict: the same pattern
 
 ``replay=True`` turns it on. ``replay_mode="class"`` keeps a class-balanced buffer of
 ``replay_buffer_size`` examples, chosen by ``replay_selection`` ("random" or "herding") with
@@ -28,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..method import MethodConfig, TaskContext
+from ..method import TaskContext
 from .buffer import ClassBalancedBuffer, RatioBuffer, ReplayBuffer
 from .features import last_token_features
 from .mixing import dataset_with_buffer, mix_examples
@@ -109,6 +122,18 @@ class Replay:
         else:
             raise ValueError(f"replay_mode must be 'class' or 'ratio', got {options.replay_mode!r}")
         self.draws = 0  # micro-batches mixed so far (keys the draws, so a resumed run repeats them)
+        self.features: FeatureFn | None = None  # herding features (default: last_token_features)
+        self.num_seen_classes: int | None = None  # ACCUM[t] when a scenario knows it
+
+    @classmethod
+    def from_options(cls, options: Any) -> Replay | None:
+        """The component of a config inheriting :class:`ReplayOptions`, or None when its
+        ``replay`` is off."""
+        if not isinstance(options, ReplayOptions):
+            raise TypeError(
+                f"{type(options).__name__} does not inherit ReplayOptions (no replay_* fields)"
+            )
+        return cls(options) if options.replay else None
 
     def task_train_data(self, task: TaskContext, data: Sequence[Any]) -> Sequence[Any]:
         if self.options.replay_batch_level or task.index == 0 or len(self.buffer) == 0:
@@ -118,21 +143,17 @@ class Replay:
     def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
         if not self.options.replay_batch_level or task.index == 0 or len(self.buffer) == 0:
             return examples
-        accelerator = task.services.get("accelerator")
-        rank = int(getattr(accelerator, "process_index", 0))
-        rng = np.random.default_rng([self.options.replay_seed, task.index, self.draws, rank])
+        rng = np.random.default_rng([self.options.replay_seed, task.index, self.draws, task.rank])
         self.draws += 1
         k = self.options.replay_rows_per_batch or len(examples)
         return mix_examples(examples, self.buffer, k, rng)
 
-    def end_task(
-        self,
-        task: TaskContext,
-        model: nn.Module,
-        features: FeatureFn | None = None,
-        num_seen_classes: int | None = None,
-    ) -> None:
-        """Fill the buffer from the task's training data (``task.train_data``)."""
+    def end_task(self, task: TaskContext, model: nn.Module) -> None:
+        """Fill the buffer from the task's training data (``task.train_data``). Herding uses
+        :attr:`features` (``(model, examples) -> (n, d)``) when set, else the model's own
+        features; the class quota uses :attr:`num_seen_classes` when set, else
+        ``task.params["accum_num_class"]``, else the distinct labels seen so far."""
+        features, num_seen_classes = self.features, self.num_seen_classes
         data = list(task.train_data or [])
         if isinstance(self.buffer, RatioBuffer):
             self.buffer.update(data, task_index=task.index)
@@ -159,51 +180,3 @@ class Replay:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.buffer.load_state_dict(state["buffer"])
         self.draws = int(state["draws"])
-
-
-class ReplayMixin:
-    """Adds replay to a :class:`Method` whose config inherits :class:`ReplayOptions`.
-
-    ``replay_features`` (a callable ``(model, examples) -> (n, d) tensor``) overrides the default
-    herding features; ``num_seen_classes`` may be set by a scenario that knows ``ACCUM[t]``
-    (else ``task.params["accum_num_class"]``, else the distinct labels seen so far).
-    """
-
-    replay: Replay | None
-    replay_features: FeatureFn | None = None
-    num_seen_classes: int | None = None
-
-    def __init__(self, config: MethodConfig | None = None) -> None:
-        super().__init__(config)  # type: ignore[call-arg]
-        options = self.config  # type: ignore[attr-defined]
-        if not isinstance(options, ReplayOptions):
-            raise TypeError(f"{type(self).__name__}: its config must inherit ReplayOptions")
-        self.replay = Replay(options) if options.replay else None
-
-    def task_train_data(self, task: TaskContext, data: Sequence[Any]) -> Sequence[Any]:
-        data = super().task_train_data(task, data)  # type: ignore[misc]
-        return data if self.replay is None else self.replay.task_train_data(task, data)
-
-    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
-        examples = super().batch_examples(task, examples)  # type: ignore[misc]
-        return examples if self.replay is None else self.replay.batch_examples(task, examples)
-
-    def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
-        super().on_task_end(task, model)  # type: ignore[misc]
-        if self.replay is not None:
-            self.replay.end_task(task, model, self.replay_features, self.num_seen_classes)
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()  # type: ignore[misc]
-        if self.replay is not None:
-            state = {**state, "replay": self.replay.state_dict()}
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        state = dict(state)
-        replay_state = state.pop("replay", None)
-        super().load_state_dict(state)  # type: ignore[misc]
-        if replay_state is not None:
-            if self.replay is None:
-                raise ValueError("checkpoint has a replay buffer but replay is off in the config")
-            self.replay.load_state_dict(replay_state)

@@ -5,7 +5,7 @@
 - Otherwise: the last layer's state at each row's last real token (the generative feature of
   spec 1); seq2seq models use their encoder's state.
 
-Other choices go through ``ReplayMixin.replay_features``."""
+Other choices go through ``Replay.features``."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..state_io import load_state, plain, save_state
 from .adamw import AdamState, adamw_step
 from .batching import MetaSample
 from .meta import InnerConfig, meta_gradient
@@ -116,7 +117,7 @@ class MetaTrainer:
 
     # -- persistence ------------------------------------------------------------------------
     def _state_path(self) -> Path:
-        return self.out / "state.pt"
+        return self.out / "state.json"  # + state.safetensors (cl_methods.state_io: no pickle)
 
     def _save_state(self, **loop: Any) -> None:
         state = {
@@ -129,13 +130,11 @@ class MetaTrainer:
             "torch_rng": torch.get_rng_state(),
             **loop,
         }
-        tmp = self._state_path().with_name("state.pt.tmp")
-        torch.save(state, tmp)
-        tmp.replace(self._state_path())
+        save_state(self.out, "state", state)
 
     def _load_state(self) -> dict[str, Any]:
-        state = torch.load(self._state_path(), weights_only=False)
-        if state["config"] != self.config.to_dict():
+        state = load_state(self.out, "state")
+        if plain(state["config"]) != plain(self.config.to_dict()):
             raise ValueError(
                 f"{self._state_path()} was written with another configuration; use a new output "
                 "folder or --resume false"

@@ -1,7 +1,17 @@
 """The continual trainer and its pieces."""
 
+from .callbacks import TrainerCallback, TrainerView
 from .config import TrainerConfig
 from .results import ContinualResult, TaskScore
-from .trainer import ContinualTrainer, TrainTask
+from .tasks import TrainTask
+from .trainer import ContinualTrainer
 
-__all__ = ["ContinualResult", "ContinualTrainer", "TaskScore", "TrainTask", "TrainerConfig"]
+__all__ = [
+    "ContinualResult",
+    "ContinualTrainer",
+    "TaskScore",
+    "TrainTask",
+    "TrainerCallback",
+    "TrainerConfig",
+    "TrainerView",
+]

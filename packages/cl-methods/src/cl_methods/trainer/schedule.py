@@ -78,3 +78,54 @@ def continuous_slots(
             perms[epoch] = epoch_permutation(n, seed, task_index, epoch)
         slots.append(perms[epoch][b * batch_size : (b + 1) * batch_size])
     return slots
+
+
+class TaskSchedule:
+    """One task's schedule for one process: ``per_epoch`` optimizer steps per epoch and, for a
+    step, the micro-batches (index arrays into the task's data) this process takes; ``None``
+    marks an empty slot (see :func:`step_slots`). ``continuous`` selects the continuous
+    schedule."""
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        grad_accum: int,
+        world: int,
+        rank: int,
+        seed: int,
+        task_index: int,
+        continuous: bool = False,
+    ) -> None:
+        self.n, self.batch_size, self.grad_accum = n, batch_size, grad_accum
+        self.world, self.rank, self.seed, self.task_index = world, rank, seed, task_index
+        self.continuous = continuous
+        count = continuous_steps_per_epoch if continuous else steps_per_epoch
+        self.per_epoch = count(n, batch_size, grad_accum, world)
+        self._epoch: int | None = None
+        self._batches: list[np.ndarray] = []
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """Every micro-batch of ``epoch`` (the shuffled order cut into ``batch_size`` pieces)."""
+        if epoch != self._epoch:
+            perm = epoch_permutation(self.n, self.seed, self.task_index, epoch)
+            self._epoch, self._batches = epoch, micro_batches(self.n, self.batch_size, perm)
+        return self._batches
+
+    def slots(self, epoch: int, step_in_epoch: int) -> list[np.ndarray | None]:
+        if self.continuous:
+            step = epoch * self.per_epoch + step_in_epoch
+            return list(
+                continuous_slots(
+                    self.n,
+                    self.batch_size,
+                    self.seed,
+                    self.task_index,
+                    step,
+                    self.grad_accum,
+                    self.world,
+                    self.rank,
+                )
+            )
+        batches = self.epoch_batches(epoch)
+        return step_slots(batches, step_in_epoch, self.grad_accum, self.world, self.rank)
