@@ -7,7 +7,9 @@
 
 Tables are printed as Markdown on stdout (``--json`` prints the metrics as JSON instead).
 Exit status: 0 on success, 1 when ``--check`` finds stored metrics that differ from the
-recomputed ones, 2 on bad input.
+recomputed ones, 2 on bad input (one line naming the file). ``metrics`` and ``compare`` warn
+about a final row that lacks cells and ``compare`` about runs with other task lists or
+forgetting variants; ``--strict`` makes those warnings errors.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from cl_eval import __version__
 from cl_eval.aggregate import aggregate_files, aggregate_markdown, write_aggregate
 from cl_eval.atomic import atomic_write_text
+from cl_eval.checks import compare_warnings, matrix_warnings
 from cl_eval.errors import EvalInputError, MissingDependencyError
 from cl_eval.markdown import compare_markdown, results_markdown
 from cl_eval.metrics import FORGETTING_VARIANTS, compute_metrics
@@ -62,6 +65,23 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="with --out-dir: skip the heatmap")
 
 
+def _strict_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (missing final-row cells, runs with other task lists or "
+        "forgetting variants) as errors (exit 2)",
+    )
+
+
+def _warn(warnings: list[str], strict: bool) -> None:
+    """Print each warning on stderr; with ``--strict`` the first one is an error."""
+    if warnings and strict:
+        raise EvalInputError(f"{warnings[0]} (--strict)")
+    for warning in warnings:
+        print(f"cl-eval: warning: {warning}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cl-eval", description="Continual-learning metrics from results or predictions."
@@ -82,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="store the recomputed metrics in the JSON")
     _scoring_options(p)
     _output_options(p)
+    _strict_option(p)
 
     p = sub.add_parser("predictions", help="build R and every metric from prediction files")
     p.add_argument("files", nargs="+", help="JSONL prediction files (see the cl-eval README)")
@@ -99,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-task", action="store_true", help="add each task's final score")
     p.add_argument("--digits", type=int, default=2, help="decimals (default 2)")
     p.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    _strict_option(p)
 
     p = sub.add_parser(
         "aggregate",
@@ -165,6 +187,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
         )
     if args.forgetting is not None:
         results.forgetting_variant = args.forgetting
+    _warn(matrix_warnings(results, args.results), args.strict)
     results.metrics = compute_metrics(results.matrix, forgetting_variant=results.forgetting_variant)
     problems = _differences(stored, results.metrics, results.matrix.scale) if args.check else []
     if args.write:
@@ -201,6 +224,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     names = None if args.names is None else [n.strip() for n in args.names.split(",")]
     if names is not None and len(names) != len(runs):
         raise EvalInputError(f"--names gives {len(names)} names for {len(runs)} runs")
+    _warn(compare_warnings(runs, names or list(args.results)), args.strict)
     table = compare_markdown(runs, names=names, per_task=args.per_task, digits=args.digits)
     print(table, end="")
     if args.out:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 
 
 class EvalInputError(ValueError):
@@ -28,3 +29,18 @@ class EvalInputError(ValueError):
 
 class MissingDependencyError(ImportError):
     """An optional dependency (matplotlib for plots) is not installed."""
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a missing file, a folder, a binary or unreadable file is an
+    :class:`EvalInputError` naming it."""
+    if path.is_dir():
+        raise EvalInputError(f"is a folder, not a {what}", path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EvalInputError(f"{what} not found", path) from None
+    except UnicodeDecodeError:
+        raise EvalInputError(f"not UTF-8 text (a binary file?), not a {what}", path) from None
+    except OSError as err:
+        raise EvalInputError(f"cannot read the {what}: {err.strerror}", path) from None

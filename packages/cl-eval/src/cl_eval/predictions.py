@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_eval.atomic import atomic_write_text
-from cl_eval.errors import EvalInputError
+from cl_eval.errors import EvalInputError, read_text_file
 from cl_eval.matrix import AccuracyMatrix
 from cl_eval.scores import NormaliseMode, exact_match
 
@@ -103,18 +103,16 @@ def _parse(obj: Any, path: str, line: int) -> PredictionRecord:
 def read_predictions(path: str | os.PathLike[str]) -> list[PredictionRecord]:
     """Read and check one prediction file; errors name the file and the 1-based line."""
     where = str(path)
-    if not Path(path).is_file():
-        raise EvalInputError("prediction file not found", where)
+    text = read_text_file(Path(path), "prediction file")
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise EvalInputError(f"invalid JSON: {err.msg}", where, number) from None
-            records.append(_parse(obj, where, number))
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise EvalInputError(f"invalid JSON: {err.msg}", where, number) from None
+        records.append(_parse(obj, where, number))
     return records
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from cl_eval.atomic import atomic_write_text
 from cl_eval.environment import hardware_info, software_versions
-from cl_eval.errors import EvalInputError
+from cl_eval.errors import EvalInputError, read_text_file
 from cl_eval.matrix import AccuracyMatrix
 from cl_eval.metrics import FORGETTING_VARIANTS, ForgettingVariant, compute_metrics, per_task_scores
 
@@ -229,12 +229,11 @@ def write_results(results: Results, path: PathLike) -> Path:
 def read_results(path: PathLike) -> Results:
     """Load a results JSON written by :func:`write_results` (or a hand-written minimal one)."""
     target = Path(path)
-    try:
-        text = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EvalInputError("results file not found", target) from None
+    text = read_text_file(target, "results file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise EvalInputError(f"invalid JSON: {err.msg}", target, err.lineno) from None
+    if not isinstance(data, dict):
+        raise EvalInputError(f"expected a JSON object, found {type(data).__name__}", target)
     return results_from_dict(data, source=target)
