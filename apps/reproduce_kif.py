@@ -26,7 +26,7 @@ import sys
 import time
 
 import torch
-from common import config
+from common import config, run_folder
 from common.models import load_pretrained, tiny_t5
 from common.recipe import generation_evaluator, hardware, precision, trainer_settings
 from common.report import write_run_report
@@ -42,7 +42,7 @@ from kif_app.data import (
 from tables.kif import KIFRun, paper, presets
 
 from cl_eval import exact_match
-from cl_methods import ContinualTrainer, RunInfo, build_method
+from cl_methods import ContinualTrainer, RunInfo, build_method, jsonsafe
 
 SPEC = config.AppSpec(
     prog="reproduce_kif.py",
@@ -79,6 +79,7 @@ def check_int8(cfg: KIFRun) -> None:
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(SPEC, argv)
     check_int8(cfg)
+    run_folder.claim(cfg, cfg.output_dir)
     started = time.time()
 
     # Data first (a missing test file fails before a large model loads)
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate)
     acc = trainer.accelerator
     global_batch = trainer_cfg.batch_size * trainer_cfg.grad_accum * acc.num_processes
-    config.save(cfg, cfg.output_dir)
+    run_folder.save(cfg, cfg.output_dir)
     print(
         f"Recurrent-KIF: model {model_name}, {describe_order(cfg)}: {', '.join(names)}; data "
         f"{data_dir}; {acc.num_processes} process(es), global batch {global_batch} = "
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "matrix": results["matrix"],
         "seconds": round(time.time() - started, 1),
     }
-    (trainer.output_dir / "kif_summary.json").write_text(json.dumps(summary, indent=2))
+    (trainer.output_dir / "kif_summary.json").write_text(jsonsafe.dumps(summary, indent=2))
     bwt = "n/a" if summary["bwt"] is None else f"{summary['bwt']:.2f}"
     print(f"OP = {summary['op']:.2f}   BWT = {bwt}   ({summary['seconds']:.0f} s)")
     return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from common import config
+from common import config, run_folder
 from common.lora_config import LORA_METHODS, LoRARunConfig, presets
 from common.recipe import (
     accumulation,
@@ -42,6 +42,7 @@ from common.recipe import (
 from common.report import write_run_report
 from tables.nlora import nlora_batch, nlora_task_params
 
+from cl_data.errors import DataError
 from cl_eval import exact_match
 from cl_methods import ContinualTrainer, RunInfo, build_method
 
@@ -61,9 +62,10 @@ SPEC = config.AppSpec(
 )
 
 
-@config.entry
+@config.entry(DataError)
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(SPEC, argv)
+    run_folder.claim(cfg, cfg.output_dir)
 
     # Data: the order's tasks (the embedded synthetic ones for the smoke preset)
     stream, data_source = load_benchmark(cfg)
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=cfg.eval_batch_size, progress=cfg.progress,
     )  # fmt: skip
     trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate)
-    config.save(cfg, cfg.output_dir)
+    run_folder.save(cfg, cfg.output_dir)
     print(
         f"N-LoRA: method {method.name}, model {model_name}, order {cfg.order} ({', '.join(names)})"
         f", data {data_source}, global batch {global_batch} = {per_device} x "

@@ -131,6 +131,7 @@ def trainer_config(cfg: TaalmRun, replay_ratio: float, out: Path) -> TrainerConf
         eval_before_training=cfg.benchmark == "lama-ckl" or bool(cfg.eval_before_training),
         eval_every_epoch=True,
         checkpoint_every=cfg.checkpoint_every,
+        max_consecutive_nonfinite=cfg.max_consecutive_nonfinite,
         keep_checkpoints=cfg.keep_checkpoints,
         log_with=tuple(t for t in cfg.log_with.split(",") if t.lower() != "none"),
         progress=cfg.progress,

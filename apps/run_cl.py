@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from classic_app.data import ClassifierCollator, LMCollator, build_tasks
 from classic_app.models import load_backbone
-from common import config
+from common import config, run_folder
 from common.report import write_run_report
 from tables.classic import CLASSIC_METHODS, DATA_FAMILY, RunCL
 
@@ -131,13 +131,14 @@ def build_run(cfg: RunCL):
 @config.entry
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(argv)
+    run_folder.claim(cfg, cfg.output_dir)
     started = time.time()
     trainer, tasks = build_run(cfg)
     out = Path(cfg.output_dir)
-    config.save(cfg, out)
+    run_folder.save(cfg, out)
     print(f"{cfg.name}: method {cfg.method}, {cfg.scenario}, output {out}", flush=True)
     sizes = {t.name: {"train": len(t.train), "test": len(t.test)} for t in tasks}
-    result = trainer.fit(tasks)
+    result = trainer.fit(tasks, resume=cfg.resume)
     runtime = time.time() - started
     hardware = {
         "device": str(trainer.accelerator.device),

@@ -33,6 +33,7 @@ settings resumes).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import config
+from common import config, run_folder
 from tables.taalm import TA_SMOKE, TA_SMOKE_WIDTH, TrainAttentionRun, train_attention_presets
 
 from cl_data.ckl import (
@@ -53,6 +54,7 @@ from cl_data.ckl import (
     split_ta_pool,
     write_ta_pool,
 )
+from cl_methods import jsonsafe
 from cl_methods.taalm import (
     InnerConfig,
     LoraSettings,
@@ -164,10 +166,29 @@ def build_models(
     return phi.to(device), theta, lora, phi_name
 
 
+def check_folder(args: TrainAttentionRun, out: Path) -> None:
+    """A folder holding a run is continued only with the same settings (the smoke preset
+    rebuilds its models from the seed, so another seed would not match the saved phi), or
+    emptied with --overwrite; --resume false on such a folder is refused."""
+    holds = (out / config.CONFIG_FILE).is_file() or (out / "state.json").is_file()
+    if not holds:
+        return
+    if args.overwrite:
+        run_folder.claim(dataclasses.replace(args, resume=False), out)
+    elif not args.resume:
+        raise config.ConfigError(
+            f"--output-dir {out} already holds a run: --resume true continues it, --overwrite "
+            "replaces it"
+        )
+    else:
+        run_folder.check_resume(args, out, need_checkpoint=False)
+
+
 @config.entry(ModelUnavailableError)
 def main(argv: list[str] | None = None) -> int:
     args = config.load(SPEC, argv)
     out = Path(args.output_dir)
+    check_folder(args, out)  # before anything is written there
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
@@ -193,14 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         validation=ValidationConfig(seed=args.val_seed),
     )
-    config.save(args, out)
+    run_folder.save(args, out)
     run_info = {
         "phi_backbone": phi_name,
         "train_records": len(train),
         "val_records": len(val),
         "meta_train_config": meta_config.to_dict(),
     }
-    (out / "config.json").write_text(json.dumps(run_info, indent=2, default=str))
+    (out / "config.json").write_text(
+        jsonsafe.dumps(json.loads(json.dumps(run_info, default=str)), indent=2)
+    )
 
     def save_phi(model: TrainAttention, folder: Path) -> None:
         save_train_attention(

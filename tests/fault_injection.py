@@ -11,7 +11,9 @@ In a subprocess (apps, ``accelerate launch``)::
     python tests/fault_injection.py --kill-after-step 20 apps/reproduce_nlora.py --args ...
 
 runs the script as ``__main__`` with a callback that SIGKILLs the process once the checkpoint
-at (or after) global step 20 is committed. Production code holds no test hook: this module adds
+at (or after) global step 20 is committed (``--when staged``: written but not yet committed, i.e.
+inside the checkpoint write; ``--status task_done``: only a task-boundary checkpoint).
+Production code holds no test hook: this module adds
 the callback to every ContinualTrainer the script builds.
 """
 
@@ -35,14 +37,18 @@ class StopAfterCheckpoint(TrainerCallback):
     ``action="raise"`` raises :class:`Interrupted`, ``"sigkill"`` kills the process (no
     clean-up at all, like a power cut)."""
 
-    def __init__(self, step: int, action: str = "raise", when: str = "saved") -> None:
+    def __init__(
+        self, step: int, action: str = "raise", when: str = "saved", status: str | None = None
+    ) -> None:
         if action not in ("raise", "sigkill") or when not in ("saved", "staged"):
             raise ValueError(f"bad fault: action={action!r}, when={when!r}")
-        self.step, self.action, self.when = int(step), action, when
+        if status not in (None, "in_task", "task_done"):
+            raise ValueError(f"bad fault: status={status!r}")
+        self.step, self.action, self.when, self.status = int(step), action, when, status
         self.fired_at: TrainerView | None = None
 
     def _fire(self, view: TrainerView) -> None:
-        if view.global_step < self.step:
+        if view.global_step < self.step or self.status not in (None, view.status):
             return
         self.fired_at = view
         if self.action == "sigkill":
@@ -73,10 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kill-after-step", type=int, required=True)
     parser.add_argument("--when", choices=("saved", "staged"), default="saved")
+    parser.add_argument(
+        "--status",
+        choices=("in_task", "task_done"),
+        default=None,
+        help="only a checkpoint of this kind (task_done: at a task boundary)",
+    )
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    callback = StopAfterCheckpoint(args.kill_after_step, action="sigkill", when=args.when)
+    callback = StopAfterCheckpoint(
+        args.kill_after_step, action="sigkill", when=args.when, status=args.status
+    )
     original = ContinualTrainer.__init__
 
     def init(self, *a, **kw):

@@ -31,9 +31,10 @@ from typing import Any, Literal
 import yaml
 from transformers import HfArgumentParser
 
-from cl_methods import get_method_class
+from cl_methods import DivergedError, get_method_class
 
 CONFIG_FILE = "run_config.yaml"
+DIVERGED = 3  # exit code of a run stopped by non-finite training (cl_methods.DivergedError)
 METHOD = "method_config"
 _SEP = "__"  # a section path in the flat dataclass HfArgumentParser sees: trainer__epochs
 
@@ -76,7 +77,8 @@ class AppSpec:
 def entry(*errors: Any) -> Any:
     """Decorate an app's ``main``: a :class:`ConfigError` (and any of ``errors``, exception
     classes a run may raise with a message a person can act on) becomes ``error: ...`` on stderr
-    and exit code 2. ``@entry`` and ``@entry(DataError)`` both work."""
+    and exit code 2; a diverged run (:class:`cl_methods.DivergedError`) one line and exit code
+    3. ``@entry`` and ``@entry(DataError)`` both work."""
     if len(errors) == 1 and not isinstance(errors[0], type):
         return entry()(errors[0])
     caught = (ConfigError, *errors)
@@ -88,6 +90,9 @@ def entry(*errors: Any) -> Any:
             except caught as err:
                 print(f"error: {getattr(err, 'message', None) or err}", file=sys.stderr)
                 return 2
+            except DivergedError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return DIVERGED
 
         wrapped.__doc__ = main.__doc__
         return wrapped

@@ -88,16 +88,31 @@ def make_encoder(tokenizer: Any, causal_lm: bool, cfg: Any):
 
 
 def train_tasks(stream: Any, encoder: Any, per_task: list[dict[str, Any]]) -> list[TrainTask]:
-    return [
-        TrainTask(
-            name=task.name,
-            train=encoder.encode_all(task.prompted("train"), desc=f"encoding {task.name}"),
-            collate=encoder.collate,
-            params=params,
-            eval=task.prompted("test"),
+    out = []
+    for task, params in zip(stream, per_task, strict=True):
+        rows = encoder.encode_all(task.prompted("train"), desc=f"encoding {task.name}")
+        require_targets(task.name, rows)
+        out.append(
+            TrainTask(
+                name=task.name,
+                train=rows,
+                collate=encoder.collate,
+                params=params,
+                eval=task.prompted("test"),
+            )
         )
-        for task, params in zip(stream, per_task, strict=True)
-    ]
+    return out
+
+
+def require_targets(name: str, rows: list[dict[str, Any]]) -> None:
+    """A task whose encoded training rows hold no answer token trains on NaN losses (every
+    step skipped): refuse it, naming the setting that cut the answers."""
+    labelled = sum(1 for row in rows if any(t != -100 for t in row.get("labels", [])))
+    if rows and labelled == 0:
+        raise ConfigError(
+            f"task {name!r}: no training example keeps an answer token after truncation "
+            f"(every loss would be NaN); raise --max-source-length / --max-target-length"
+        )
 
 
 def precision(choice: str, causal_lm: bool, gpu_default: str = "bf16") -> str:
@@ -190,6 +205,7 @@ def trainer_settings(cfg: Any, **values: Any) -> TrainerConfig:
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
         checkpoint_every=cfg.checkpoint_every,
+        max_consecutive_nonfinite=cfg.max_consecutive_nonfinite,
         log_with=trackers(cfg.log_with),
         progress=cfg.progress,
         **values,

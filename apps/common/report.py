@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ def to_accuracy_matrix(result: ContinualResult, train_key: str | None = None) ->
     return matrix
 
 
+def run_predictions(result: ContinualResult, output_dir: Path) -> list[Path]:
+    """The prediction files of this run's cells (``predictions/after<row>_<task>.jsonl`` of the
+    scored cells), never whatever else the folder holds."""
+    folder = output_dir / "predictions"
+    out = []
+    for i, row in enumerate(result.matrix):
+        for j, score in enumerate(row):
+            path = folder / f"after{i:02d}_{result.task_names[j]}.jsonl"
+            if score is not None and path.is_file():
+                out.append(path)
+    return sorted(out)
+
+
 def write_run_report(
     result: ContinualResult,
     output_dir: str | Path,
@@ -44,7 +58,7 @@ def write_run_report(
     """Write results.json, results.md and results.png into ``output_dir``; print R, AP, BWT.
     ``extra`` entries (e.g. the task-update analysis) go into results.json as they are."""
     output_dir = Path(output_dir)
-    predictions = sorted((output_dir / "predictions").glob("*.jsonl"))
+    predictions = run_predictions(result, output_dir)
     results = make_results(
         to_accuracy_matrix(result, train_key),
         forgetting_variant=forgetting_variant,
@@ -72,4 +86,8 @@ def write_run_report(
         f"forgetting = {fmt('forgetting')}   FWT = {fmt('fwt')}"
     )
     print("written: " + ", ".join(str(p) for p in paths.values()))
+    skipped = {s["task"]: s["skipped_steps"] for s in result.train_stats if s.get("skipped_steps")}
+    if skipped:
+        shown = ", ".join(f"{task} {n}" for task, n in skipped.items())
+        print(f"warning: optimizer steps skipped for non-finite values: {shown}", file=sys.stderr)
     return paths

@@ -14,7 +14,6 @@ Every computed evaluation is appended to ``eval_log.jsonl`` (main process).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 from accelerate.utils import gather_object
 
 from cl_eval.ckl import ProbeScore, mean_score, object_token_scores
-from cl_methods import TaskScore
+from cl_methods import TaskScore, jsonsafe
 
 from .data import ProbeSet
 
@@ -93,5 +92,5 @@ class ProbeEvaluator:
         if self.log_path is not None and accelerator.is_main_process:
             line = {"task": task.name, **extra, "seconds": round(time.time() - started, 2)}
             with open(self.log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(line) + "\n")
+                fh.write(jsonsafe.dumps(line) + "\n")
         return score

@@ -11,7 +11,6 @@ probes (``cl_eval.ckl.TwikiPeriod``), plus every earlier period re-evaluated.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cl_eval.ckl import (
     format_ckl_table,
     format_twiki_table,
 )
+from cl_methods import jsonsafe
 
 
 def lama_epochs(result: Any, task: str = "lama_ckl") -> list[dict[str, Any]]:
@@ -91,7 +91,7 @@ def _matrix(result: Any) -> AccuracyMatrix:
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(path, "".join(jsonsafe.dumps(r) + "\n" for r in rows))
 
 
 def _nll_matrix_markdown(rows: list[dict[str, Any]], names: list[str]) -> str:

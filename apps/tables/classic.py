@@ -106,6 +106,14 @@ class Trainer:
         metadata=_h("optimizer settings by parameter-name prefix, e.g. {heads: {lr: 1.0e-3}}"),
     )
     checkpoint_every: int = field(default=0, metadata=_h("steps between checkpoints", min=0))
+    max_consecutive_nonfinite: int = field(
+        default=5,
+        metadata=_h(
+            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
+            "loss or gradient (0: never)",
+            min=0,
+        ),
+    )
     log_with: tuple[str, ...] = field(default=(), metadata=_h("accelerate trackers"))
     progress: bool = field(default=True, metadata=_h("progress bars"))
 
@@ -122,6 +130,10 @@ class RunCL:
     name: str | None = field(default=None, metadata=_h("run name (null: the config file's)"))
     seed: int = field(default=1, metadata=_h("seed of the run"))
     output_dir: str | None = field(default=None, metadata=_h("null: runs/classic/<name>"))
+    resume: bool = field(default=False, metadata=_h("continue an interrupted run in output_dir"))
+    overwrite: bool = field(
+        default=False, metadata=_h("empty output_dir first when it holds another run")
+    )
     method: str = field(default="seq", metadata=_h("any registered classic method"))
     scenario: Literal["CIL", "TIL", "IIL"] = field(
         default="CIL", metadata=_h("class-, task- or instance-incremental")

@@ -94,6 +94,9 @@ class KIFRun:
         default=None, metadata=_h("null: runs/reproduce_kif/order<N>[-smoke]")
     )
     resume: bool = field(default=False, metadata=_h("continue an interrupted run in output_dir"))
+    overwrite: bool = field(
+        default=False, metadata=_h("empty output_dir first when it holds another run")
+    )
     max_train_samples: int | None = field(default=None, metadata=_h("per task, seeded", gt=0))
     max_test_samples: int | None = field(default=None, metadata=_h("per task, seeded", gt=0))
     balanced: bool = field(default=False, metadata=_h("class-balanced sub-sampling"))
@@ -129,6 +132,14 @@ class KIFRun:
     )
     checkpoint_every: int = field(
         default=0, metadata=_h("optimizer steps between checkpoints", min=0)
+    )
+    max_consecutive_nonfinite: int = field(
+        default=5,
+        metadata=_h(
+            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
+            "loss or gradient (0: never)",
+            min=0,
+        ),
     )
     log_with: str = field(
         default="tensorboard", metadata=_h("comma-separated accelerate trackers, or none")

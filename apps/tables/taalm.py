@@ -81,7 +81,13 @@ class TrainAttentionRun:
     device: str = field(default="auto", metadata=_h("auto, cpu, cuda, cuda:1, ..."))
     seed: int = field(default=42, metadata=_h("model initialisation (LoRA, head)"))
     threads: int | None = field(default=None, metadata=_h("torch CPU threads", gt=0))
-    resume: bool = field(default=True, metadata=_h("continue from state.json when present"))
+    resume: bool = field(
+        default=True,
+        metadata=_h("continue the run in output_dir (the same settings) when it holds one"),
+    )
+    overwrite: bool = field(
+        default=False, metadata=_h("empty output_dir first when it holds another run")
+    )
     progress: bool = field(default=True, metadata=_h("progress bars"))
 
     def validate(self) -> None:
@@ -266,6 +272,14 @@ class TaalmRun:
     eval_batch_size: int = field(default=16, metadata=_h("probes per evaluation batch", gt=0))
     checkpoint_every: int | None = field(
         default=None, metadata=_h("optimizer steps between checkpoints", min=0)
+    )
+    max_consecutive_nonfinite: int = field(
+        default=5,
+        metadata=_h(
+            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
+            "loss or gradient (0: never)",
+            min=0,
+        ),
     )
     keep_checkpoints: int = field(default=2, metadata=_h("checkpoints kept", gt=0))
     lora_r: int = field(default=64, metadata=_h("fresh LoRA rank", gt=0))

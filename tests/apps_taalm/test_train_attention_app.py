@@ -42,6 +42,25 @@ def test_fast_smoke_run_outputs_and_resume(app, taalm_data, tmp_path):
     assert final.stat().st_mtime_ns == stamp
 
 
+def test_a_rerun_with_another_seed_is_refused_before_writing(app, taalm_data, tmp_path, capsys):
+    """Before: a finished folder rerun with another --seed counted as finished while the smoke
+    preset rebuilt models/theta and models/phi from the new seed (the selected phi no longer
+    matched its backbone), and a refused rerun still rewrote config.json."""
+    out = _run(app, tmp_path, *FAST)
+    watched = [out / "config.json", out / "models" / "theta" / "model.safetensors"]
+    stamps = [p.stat().st_mtime_ns for p in watched]
+    capsys.readouterr()
+    argv = ["--preset", "smoke", "--output-dir", str(out), "--progress", "false", *FAST]
+    assert app.main([*argv, "--seed", "7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed (saved 42, now 7)" in err
+    assert app.main([*argv, "--resume", "false"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert [p.stat().st_mtime_ns for p in watched] == stamps
+    assert app.main([*argv, "--seed", "7", "--overwrite"]) == 0  # replaces the run
+    assert "seed: 7" in (out / "run_config.yaml").read_text()
+
+
 def test_full_smoke_preset(app, taalm_data, tmp_path):
     """The preset as shipped (a few seconds to a minute on 2 shared cores)."""
     out = _run(app, tmp_path)

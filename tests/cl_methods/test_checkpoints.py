@@ -169,3 +169,28 @@ def test_resume_mid_task_with_a_decaying_schedule_is_bit_identical(toy, tmp_path
     resumed.fit(tasks, resume=True)
     for (name, a), b in zip(full.model.named_parameters(), resumed.model.parameters()):
         assert torch.equal(a, b), name
+
+
+def test_a_resume_does_not_log_the_replayed_steps_twice(toy, tmp_path, faults):
+    """Killed inside the write of the checkpoint at step 4 (the one at step 2 stays latest):
+    the resumed run trains steps 3-4 again; its train_log.jsonl must equal the uninterrupted
+    run's, not hold steps 3-4 twice."""
+    tasks = toy.toy_tasks(n_train=12)
+    settings = {"log_every": 1, "checkpoint_every": 2}
+
+    def trainer(out, callbacks=()):
+        return ContinualTrainer(
+            toy.tiny_t5(dropout=0.1), build_method("olora"), _config(out, **settings),
+            evaluate=toy.evaluator(2), callbacks=callbacks,
+        )  # fmt: skip
+
+    trainer(tmp_path / "full").fit(tasks)
+    cut = tmp_path / "cut"
+    with pytest.raises(faults.Interrupted):
+        trainer(cut, [faults.StopAfterCheckpoint(4, when="staged")]).fit(tasks)
+    assert (cut / "checkpoints" / "latest").read_text().strip().startswith("ckpt-0000002")
+    trainer(cut).fit(tasks, resume=True)
+    logs = [(f / "train_log.jsonl").read_text().splitlines() for f in (tmp_path / "full", cut)]
+    assert logs[0] == logs[1]
+    steps = [json.loads(line)["step"] for line in logs[1] if "train/loss" in line]
+    assert steps == sorted(set(steps))

@@ -5,7 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from cl_methods import ContinualTrainer, Method, TrainerConfig, TrainTask, build_method
+from cl_methods import (
+    ContinualTrainer,
+    DivergedError,
+    Method,
+    TrainerConfig,
+    TrainTask,
+    build_method,
+)
 
 
 class _Scalar(nn.Module):
@@ -84,11 +91,31 @@ def test_nonfinite_step_is_skipped_and_weights_unchanged(tmp_path):
     assert model.w.item() == pytest.approx(0.2)
 
 
+def test_skipped_steps_are_counted_per_task_in_the_log_and_the_results(tmp_path):
+    method = _NaNOnce(bad_steps={1, 2, 6})
+    tasks = [TrainTask(n, train=[1.0] * 4, collate=_collate) for n in ("a", "b")]
+    cfg = _cfg(tmp_path, batch_size=1, log_every=1)
+    result = ContinualTrainer(_Scalar(), method, cfg).fit(tasks)
+    assert [s["skipped_steps"] for s in result.train_stats] == [2, 1]
+    lines = [json.loads(x) for x in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [x["train/skipped"] for x in lines if "train/skipped" in x] == [1, 2, 2, 2, 0, 1, 1, 1]
+    assert lines[0]["train/loss"] is None and lines[0]["nonfinite"] == ["train/loss"]
+    saved = json.loads((tmp_path / "trainer_results.json").read_text())
+    assert [s["skipped_steps"] for s in saved["train_stats"]] == [2, 1]
+
+
+def test_the_default_stops_a_diverging_run_after_five_steps(tmp_path):
+    method = _NaNOnce(bad_steps=set(range(1, 100)))
+    task = TrainTask("t", train=[1.0] * 8, collate=_collate)
+    with pytest.raises(DivergedError, match=r"5 optimizer steps in a row.*\(task 0 't', step 5"):
+        ContinualTrainer(_Scalar(), method, _cfg(tmp_path, batch_size=1)).fit([task])
+
+
 def test_abort_after_consecutive_nonfinite_steps(tmp_path):
     method = _NaNOnce(bad_steps=set(range(1, 100)))
     task = TrainTask("t", train=[1.0] * 8, collate=_collate)
     cfg = _cfg(tmp_path, batch_size=1, max_consecutive_nonfinite=3)
-    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
+    with pytest.raises(DivergedError, match="diverged: 3 optimizer steps in a row"):
         ContinualTrainer(_Scalar(), method, cfg).fit([task])
 
 

@@ -83,6 +83,14 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
     ]
 
 
+def _require_labelled(examples, labels: set[str], split: str, path: Path) -> None:
+    """A train or test split with no row at all, or no row with a known label, is an error."""
+    if not examples:
+        raise DataError(f"the {split} split has no rows (after dropping unlabelled ones)", path)
+    if not any(ex.label in labels for ex in examples):
+        raise DataError(f"the {split} split has no row with a label from labels.json", path)
+
+
 def _resolve(name: str, task_type: str | None) -> tuple[str, str]:
     if task_type is not None:
         check_task_type(task_type)
@@ -148,6 +156,8 @@ def load_task(
                     continue
             examples.append(Example(sentence, label, f"{dataset}-{split}-{index}"))
         splits[split] = tuple(examples)
+        if split in ("train", "test"):
+            _require_labelled(splits[split], label_set, split, path)
     if outside and not drop_unlabelled:
         found = "; ".join(
             f"{split}: " + ", ".join(f"{n} x {label!r}" for label, n in counts.items())

@@ -90,6 +90,10 @@ def load_instruct_task(
             paths["test"],
         )
     splits = {split: read_records(path, task) for split, path in paths.items()}
+    for split in ("train", "test"):
+        if not any(ex.label.strip() for ex in splits[split]):
+            what = "no rows" if not splits[split] else "no row with a non-empty output"
+            raise DataError(f"the {split} split has {what}", paths[split])
     labels = tuple(dict.fromkeys(ex.label for ex in splits["train"]))
     return Task(
         name=task,

@@ -15,6 +15,7 @@ from .registry import (
 from .trainer import (
     ContinualResult,
     ContinualTrainer,
+    DivergedError,
     TaskScore,
     TrainerCallback,
     TrainerConfig,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ContinualResult",
     "ContinualTrainer",
+    "DivergedError",
     "GenerationEvaluator",
     "Method",
     "MethodConfig",

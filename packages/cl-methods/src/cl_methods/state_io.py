@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import jsonsafe
+
 TAG = "__cl__"  # a dict holding this key encodes a non-JSON value
 FORMAT = "cl-methods.state/1"
 
@@ -119,6 +121,20 @@ def plain(value: Any) -> Any:
     return value
 
 
+def umask_mode() -> int:
+    """The mode a new file gets from ``open()`` under the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_safetensors(tensors: dict[str, Any], path: str | Path, metadata=None) -> None:
+    """``safetensors.torch.save_file`` with the mode ``open()`` would give (safetensors writes
+    its files readable by the owner only)."""
+    save_file(tensors, str(path), metadata=metadata)
+    os.chmod(path, umask_mode())
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -134,9 +150,9 @@ def save_state(folder: str | Path, name: str, state: Any) -> None:
     value, tensors = encode_state(state, name)
     if tensors:
         tmp = folder / f"{name}.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+        save_safetensors(tensors, tmp, metadata={"format": FORMAT})
         tmp.replace(folder / f"{name}.safetensors")
-    _write(folder / f"{name}.json", json.dumps({"format": FORMAT, "state": value}, indent=1))
+    _write(folder / f"{name}.json", jsonsafe.dumps({"format": FORMAT, "state": value}, indent=1))
 
 
 def load_state(folder: str | Path, name: str) -> Any:

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
+from ..state_io import save_safetensors
 from .inject import stacked_lora_layers
 from .stacked_lora import StackedLoRALinear
 
@@ -105,7 +106,7 @@ def save_peft_adapter(
     folder.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(folder))
     tmp = folder / (WEIGHTS_FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    save_safetensors(tensors, tmp, metadata={"format": "pt"})
     tmp.replace(folder / WEIGHTS_FILE)
     return folder
 

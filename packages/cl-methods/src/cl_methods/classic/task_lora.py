@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.lora import LoraLayer
-from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters.peft_format import PREFIX, WEIGHTS_FILE, peft_task_type
+from ..state_io import save_safetensors
 
 
 def adapter_name(task: int) -> str:
@@ -123,5 +123,5 @@ def save_task_lora(model: nn.Module, task: int, folder: str | Path) -> Path:
     for module, (a, b) in task_adapter_weights(model, task).items():
         tensors[f"{PREFIX}{module}.lora_A.weight"] = a.detach().float().cpu().contiguous().clone()
         tensors[f"{PREFIX}{module}.lora_B.weight"] = b.detach().float().cpu().contiguous().clone()
-    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    save_safetensors(tensors, folder / WEIGHTS_FILE, metadata={"format": "pt"})
     return folder

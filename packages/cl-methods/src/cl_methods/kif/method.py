@@ -11,13 +11,13 @@ memory, anchor), ``after_optimizer_step`` (inner update, outer loop, fusion).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .. import jsonsafe
 from ..adapters import canonical_name, reset_new_adapters, stacked_lora_layers, unwrap_model
 from ..memory import MemoryBuffer, default_class_key
 from ..method import StepInfo, TaskContext
@@ -318,7 +318,7 @@ class RecurrentKIF(StackedAdapterMethod):
     def export_task(self, task: TaskContext, model: nn.Module, directory: Path) -> None:
         super().export_task(task, model, directory)
         stats = {"task": task.name, "memory_size": len(self.memory), **self.stats}
-        (directory / "kif_stats.json").write_text(json.dumps(stats, indent=2))
+        (directory / "kif_stats.json").write_text(jsonsafe.dumps(stats, indent=2))
 
     def state_dict(self) -> dict[str, Any]:
         return {

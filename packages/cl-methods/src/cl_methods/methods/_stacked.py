@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters import (
@@ -21,6 +20,7 @@ from ..adapters import (
 )
 from ..classic.backbones import ClassifierModel
 from ..method import Method, MethodConfig, TaskContext
+from ..state_io import save_safetensors
 
 
 @dataclass
@@ -138,4 +138,4 @@ class StackedAdapterMethod(Method):
                 k: v.detach().cpu().contiguous().clone()
                 for k, v in inner.heads.state_dict().items()
             }
-            save_file(heads, str(directory / "heads.safetensors"))
+            save_safetensors(heads, directory / "heads.safetensors")

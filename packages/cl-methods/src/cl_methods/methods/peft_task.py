@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from ..adapters.inject import unwrap_model
@@ -50,6 +49,7 @@ from ..classic.task_lora import (
 from ..classic.task_prompts import PromptTunedLM
 from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
+from ..state_io import save_safetensors
 
 
 @dataclass
@@ -252,9 +252,9 @@ class Peft(Method):
         save_task_lora(body, task.index, directory)
         if self._heads is not None:
             head = self._heads.heads[task.index].state_dict()
-            save_file(
+            save_safetensors(
                 {k: v.detach().cpu().contiguous() for k, v in head.items()},
-                str(directory / "head.safetensors"),
+                directory / "head.safetensors",
             )
 
     def state_dict(self) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import jsonsafe
+from ..state_io import save_safetensors
 from .loading import Quantization, load_causal_lm
 from .model import LoraSettings, TrainAttention
 
@@ -31,7 +33,6 @@ def save_train_attention(
     """Write ``path/train_attention.{safetensors,json}``; ``backbone`` is the hub id or folder
     the backbone is loaded from, ``lora`` the fresh LoRA's settings or ``adapter`` the published
     adapter phi started from. Files are written under temporary names, then renamed."""
-    from safetensors.torch import save_file
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -44,8 +45,8 @@ def save_train_attention(
         "trainable": sorted(tensors),
         "extra": extra or {},
     }
-    save_file(tensors, str(path / (WEIGHTS + ".tmp")))
-    (path / (META + ".tmp")).write_text(json.dumps(meta, indent=2))
+    save_safetensors(tensors, path / (WEIGHTS + ".tmp"))
+    (path / (META + ".tmp")).write_text(jsonsafe.dumps(meta, indent=2))
     (path / (WEIGHTS + ".tmp")).replace(path / WEIGHTS)
     (path / (META + ".tmp")).replace(path / META)
     return path

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .. import jsonsafe
 from ..state_io import load_state, plain, save_state
 from .adamw import AdamState, adamw_step
 from .batching import MetaSample
@@ -75,7 +76,7 @@ def select_checkpoint(log: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _write_json(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.write_text(jsonsafe.dumps(obj, indent=2))
     tmp.replace(path)
 
 

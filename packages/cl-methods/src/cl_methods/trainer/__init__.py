@@ -4,11 +4,12 @@ from .callbacks import TrainerCallback, TrainerView
 from .config import TrainerConfig
 from .results import ContinualResult, TaskScore
 from .tasks import TrainTask
-from .trainer import ContinualTrainer
+from .trainer import ContinualTrainer, DivergedError
 
 __all__ = [
     "ContinualResult",
     "ContinualTrainer",
+    "DivergedError",
     "TaskScore",
     "TrainTask",
     "TrainerCallback",

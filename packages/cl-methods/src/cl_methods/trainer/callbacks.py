@@ -49,6 +49,9 @@ class TrainerView:
     checkpoint: Path | None = None
     applied: bool | None = None
     loss: float | None = None
+    task_skipped: int = 0  # optimizer steps of this task skipped for non-finite values
+    task_loss_sum: float = 0.0
+    task_loss_count: int = 0
 
 
 class TrainerCallback:

@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from ..state_io import load_state, plain, save_state
+from .. import jsonsafe
+from ..state_io import load_state, plain, save_safetensors, save_state
 
 LATEST = "latest"
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _fsync_dir(path: Path) -> None:
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
+        fh.write(jsonsafe.dumps(data, indent=2))
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -206,7 +207,7 @@ class CheckpointDir:
 
 def write_model(folder: Path, model: nn.Module, touched: set[str]) -> None:
     tmp = folder / "model.safetensors.tmp"
-    save_file(model_tensors(model, touched), str(tmp))
+    save_safetensors(model_tensors(model, touched), tmp)
     tmp.replace(folder / "model.safetensors")
     extra = {k: v for k, v in model.state_dict().items() if not torch.is_tensor(v)}
     save_state(folder, "model_extra", extra)
@@ -241,6 +242,9 @@ class Position:
     task_step: int = 0
     global_step: int = 0
     baseline_done: bool = False
+    task_skipped: int = 0  # optimizer steps of this task skipped for non-finite values
+    task_loss_sum: float = 0.0  # finite step losses of this task so far (its mean_loss)
+    task_loss_count: int = 0
 
 
 class Checkpointer:

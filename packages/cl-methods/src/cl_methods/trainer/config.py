@@ -22,7 +22,8 @@ class TrainerConfig:
     eval_before_training: evaluate the untrained model first (the FWT baseline row).
     eval_every_epoch: also evaluate after every epoch (TAALM's per-epoch curves).
     checkpoint_every: write a checkpoint every N optimizer steps (0: only after each task).
-    max_consecutive_nonfinite: abort after this many skipped steps in a row.
+    max_consecutive_nonfinite: stop the run (:class:`DivergedError`) after this many optimizer
+        steps in a row were skipped for a non-finite loss or gradient (0: never stop).
     step_schedule: "epoch" (each epoch ends with a possibly short step) or "continuous" (the
         epochs' micro-batches form one stream, leftovers join the next epoch's first step, and a
         task has epochs * floor(micro-batches per epoch / accumulation) steps; Recurrent-KIF).
@@ -49,7 +50,7 @@ class TrainerConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     log_with: tuple[str, ...] = ("tensorboard",)
-    max_consecutive_nonfinite: int = 50
+    max_consecutive_nonfinite: int = 5
     progress: bool = True
     step_schedule: Literal["epoch", "continuous"] = "epoch"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +66,7 @@ class TrainerConfig:
             "warmup_ratio": 0 <= self.warmup_ratio <= 1,
             "checkpoint_every": self.checkpoint_every >= 0,
             "keep_checkpoints": self.keep_checkpoints >= 1,
+            "max_consecutive_nonfinite": self.max_consecutive_nonfinite >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -7,22 +7,15 @@ All of it is written by the main process only, each file atomically.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from accelerate.tracking import GeneralTracker
 
+from .. import jsonsafe
 from ..state_io import plain
 from .checkpoint import write_json_atomic
 from .results import ContinualResult, TaskScore
-
-
-def _finite(value: Any) -> Any:
-    """Numbers that JSON can hold: NaN and infinities become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 class JsonlTracker(GeneralTracker):
@@ -45,9 +38,9 @@ class JsonlTracker(GeneralTracker):
 
     def log(self, values: dict, step: int | None = None, **kwargs: Any) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"step": step, **{k: _finite(v) for k, v in values.items()}}
+        line = {"step": step, **values}
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line) + "\n")
+            fh.write(jsonsafe.dumps(line) + "\n")
 
 
 class RunOutputs:
@@ -72,6 +65,24 @@ class RunOutputs:
                 },
             )
 
+    def trim_log(self, step: int) -> None:
+        """Drop the ``train_log.jsonl`` lines logged after global step ``step`` (a resumed run
+        logs them again; the checkpoint it resumes from was written at ``step``)."""
+        path = self.root / "train_log.jsonl"
+        if not self.is_main or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                logged = json.loads(line).get("step")
+            except (json.JSONDecodeError, AttributeError):
+                continue  # a line cut by the interruption
+            if logged is None or logged <= step:
+                kept.append(line + "\n")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(path)
+
     def write_results(self, result: ContinualResult) -> None:
         if self.is_main:
             write_json_atomic(self.root / "trainer_results.json", result.to_dict())
@@ -87,7 +98,7 @@ class RunOutputs:
         with open(tmp, "w", encoding="utf-8") as fh:
             for pred in score.predictions:
                 line = {"after_task": row, "after_task_name": after, "task": task, **pred}
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                fh.write(jsonsafe.dumps(line, ensure_ascii=False) + "\n")
         tmp.replace(path)
 
     def task_folder(self, index: int, name: str) -> Path:

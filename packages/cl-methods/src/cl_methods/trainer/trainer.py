@@ -41,6 +41,11 @@ from .tasks import MODEL_INPUT_KEYS, Evaluate, TrainTask
 log = logging.getLogger(__name__)
 
 
+class DivergedError(FloatingPointError):
+    """Too many optimizer steps in a row had a non-finite loss or gradient: the run stops
+    rather than report numbers of a diverged model."""
+
+
 class ContinualTrainer:
     """Train ``method`` on a stream of tasks and evaluate after each task.
 
@@ -100,6 +105,7 @@ class ContinualTrainer:
         self.pos, saved = Position(), None
         if resume:
             saved, result = self.checkpoints.resume(self, names, result)
+            self.outputs.trim_log(self.pos.global_step)  # steps after it will be logged again
         settings = (cfg.to_dict(), method.name, method.config.to_dict())
         self.outputs.write_config(*settings, names)
         acc.init_trackers("continual", config=tracker_config(*settings))
@@ -180,7 +186,7 @@ class ContinualTrainer:
             disable=not (cfg.progress and acc.is_local_main_process),
             dynamic_ncols=True,
         )
-        started, losses = time.time(), []
+        started = time.time()
         while self.pos.epoch < epochs:
             while self.pos.step_in_epoch < schedule.per_epoch:
                 slots = schedule.slots(self.pos.epoch, self.pos.step_in_epoch)
@@ -193,13 +199,16 @@ class ContinualTrainer:
                 step = StepInfo(applied, self.pos.task_step, self.pos.global_step)
                 method.after_optimizer_step(self.model, step)
                 prepared.zero_grad(set_to_none=True)
-                losses.append(loss)
+                if math.isfinite(loss):  # the task's mean loss survives a resume
+                    self.pos.task_loss_sum += loss
+                    self.pos.task_loss_count += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if self.pos.global_step % max(cfg.log_every, 1) == 0:
                     lr_now = scheduler.get_last_lr()[0]
                     record = {"train/loss": loss, "train/penalty": penalty, "train/lr": lr_now}
                     record |= {"train/applied": float(applied), "task": index}
+                    record |= {"train/skipped": self.pos.task_skipped}
                     acc.log(record, step=self.pos.global_step)
                 if cfg.checkpoint_every and self.pos.global_step % cfg.checkpoint_every == 0:
                     self._save_checkpoint(result, optimizer, scheduler)
@@ -215,10 +224,18 @@ class ContinualTrainer:
             method.export_task(ctx, self.model, self.outputs.task_folder(index, task.name))
         release_task(acc)
         self._train_model = self.model
-        self.pos.epoch = self.pos.step_in_epoch = self.pos.task_step = 0
-        mean_loss = float(sum(losses) / len(losses)) if losses else None
+        skipped = self.pos.task_skipped
+        if skipped and acc.is_main_process:
+            log.warning(
+                "task %s: %d of %d optimizer steps skipped (non-finite loss or gradient)",
+                task.name, skipped, ctx.total_steps,
+            )  # fmt: skip
+        count = self.pos.task_loss_count
+        mean_loss = float(self.pos.task_loss_sum / count) if count else None
+        self.pos.epoch = self.pos.step_in_epoch = self.pos.task_step = self.pos.task_skipped = 0
+        self.pos.task_loss_sum, self.pos.task_loss_count = 0.0, 0
         return {"task": task.name, "steps": ctx.total_steps, "epochs": epochs, "lr": lr,
-                "examples": len(data), "mean_loss": mean_loss,
+                "examples": len(data), "mean_loss": mean_loss, "skipped_steps": skipped,
                 "seconds": round(time.time() - started, 2)}  # fmt: skip
 
     # ------------------------------------------------------------------ one optimizer step
@@ -264,10 +281,15 @@ class ContinualTrainer:
         if bad:
             ckpt.consecutive_nonfinite += 1
             ckpt.skipped_steps += 1
-            if ckpt.consecutive_nonfinite >= cfg.max_consecutive_nonfinite:
-                raise FloatingPointError(
-                    f"{ckpt.consecutive_nonfinite} optimizer steps in a row had non-finite "
-                    f"gradients (task {self.pos.task}, step {self.pos.task_step}); aborting"
+            self.pos.task_skipped += 1
+            limit = cfg.max_consecutive_nonfinite
+            if limit and ckpt.consecutive_nonfinite >= limit:
+                raise DivergedError(
+                    f"training diverged: {ckpt.consecutive_nonfinite} optimizer steps in a row "
+                    f"had a non-finite loss or gradient (task {self.pos.task} "
+                    f"{self._task_name!r}, step {self.pos.task_step + 1}; "
+                    f"{self.pos.task_skipped} skipped in this task); lower the learning rate, "
+                    f"or raise max_consecutive_nonfinite"
                 )
             return False
         ckpt.consecutive_nonfinite = 0
@@ -276,6 +298,7 @@ class ContinualTrainer:
         optimizer.step()
         if acc.optimizer_step_was_skipped:
             ckpt.skipped_steps += 1
+            self.pos.task_skipped += 1
             return False
         scheduler.step()
         return True

@@ -1,0 +1,40 @@
+"""A diverging run stops with one line and exit code 3; skipped steps are counted per task."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from faults import strict_json_files
+
+CONFIG = Path(__file__).resolve().parents[2] / "apps/configs/classic/topic3_minilm_seq.yaml"
+TINY = [
+    "--config",
+    str(CONFIG),
+    "--backbone.model",
+    "tiny-bert",
+    "--data.train_per_class",
+    "2",
+    "--data.test_per_class",
+    "2",
+    "--data.num_tasks",
+    "2",
+    "--trainer.progress",
+    "false",
+    "--trainer.batch_size",
+    "2",
+    "--trainer.epochs",
+    "3",
+]
+
+
+def test_run_cl_with_a_huge_learning_rate_stops_with_one_line(tmp_path, capsys):
+    from run_cl import main
+
+    out = tmp_path / "run"
+    assert main([*TINY, "--trainer.lr", "1e6", "--output-dir", str(out)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: training diverged: 5 optimizer steps in a row had a non-")
+    assert not (out / "results.json").exists()  # never reported as a normal result
+    assert len(strict_json_files(out)) >= 2  # the checkpoints' state and config files
