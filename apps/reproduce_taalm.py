@@ -52,6 +52,7 @@ Outputs in ``--output-dir``: ``results.json`` (cl-eval results format; CKL summa
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -61,7 +62,7 @@ from typing import Any
 import torch
 import yaml
 from accelerate import PartialState
-from common import config
+from common import config, run_folder
 from taalm_app.data import RecipeError, lama_ckl, require_twiki_inputs, smoke_texts, temporalwiki
 from taalm_app.evaluation import ProbeEvaluator
 from taalm_app.models import build_theta, resolve_tokenizer, smoke_model
@@ -93,14 +94,24 @@ def check_resume(cfg: TaalmRun, out: Path) -> None:
         raise RecipeError(
             f"{out} already holds a run: pass --resume to continue it, or another --output-dir"
         )
+    if cfg.resume and not has_ckpt:
+        raise RecipeError(
+            f"--resume: {out} holds no checkpoint to resume (run without --resume to start it)"
+        )
     if cfg.resume and saved_path.is_file():
         saved = yaml.safe_load(saved_path.read_text())
         current = config.plain(cfg)
         keys = (set(saved) | set(current)) - RESUME_FREE
         diff = sorted(k for k in keys if saved.get(k) != current.get(k))
-        if diff:
-            shown = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
-            raise RecipeError(f"cannot resume {out} with other settings ({shown})")
+        shown = [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff]
+        versions = out / run_folder.VERSIONS_FILE
+        if versions.is_file():
+            was, now = json.loads(versions.read_text()), run_folder.installed_versions()
+            for k in sorted(set(was) | set(now)):
+                if was.get(k) != now.get(k):
+                    shown.append(f"version of {k}: {was.get(k)!r} -> {now.get(k)!r}")
+        if shown:
+            raise RecipeError(f"cannot resume {out} with other settings ({', '.join(shown)})")
 
 
 def trainer_config(cfg: TaalmRun, replay_ratio: float, out: Path) -> TrainerConfig:
@@ -219,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluator = ProbeEvaluator(tok.pad_token_id, cfg.eval_batch_size, out / "eval_log.jsonl")
     trainer = ContinualTrainer(theta, method, trainer_cfg, evaluate=evaluator)
     if state.is_main_process:
-        config.save(cfg, out)
+        run_folder.save(cfg, out)
     result = trainer.fit(tasks, resume=cfg.resume)
 
     # Report: the paper's tables (Top Acc, NF Acc, Total Knowledge; or NLL per period)

@@ -206,6 +206,8 @@ def test_paper_defaults_and_resume_guard(reproduce, taalm_data, tmp_path, capsys
 
     out = tmp_path / "run"
     argv = [*LAMA_QUICK, "--method", "finetune", "--epochs", "1", "--output-dir", str(out)]
+    assert reproduce.main([*argv, "--resume"]) == 2  # nothing to resume: an error
+    assert "holds no checkpoint" in capsys.readouterr().err
     assert reproduce.main(argv) == 0
     assert reproduce.main(argv) == 2  # a second run into the same folder needs --resume
     assert "--resume" in capsys.readouterr().err

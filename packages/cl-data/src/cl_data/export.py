@@ -3,13 +3,13 @@ example, through `datasets`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from cl_data import jsonio
 from cl_data.task import SPLITS, TaskStream, Template
 
 
@@ -56,7 +56,7 @@ def export_stream(
                             "source": example.source,
                             "target": example.target,
                         }
-                        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                        out.write(jsonio.dumps(line, ensure_ascii=False) + "\n")
                         count += 1
         os.replace(partial, path)
     finally:

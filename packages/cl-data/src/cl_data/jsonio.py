@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,29 @@ def string_field(row: Any, key: str, path: Path, index: int) -> str:
     if not isinstance(value, str):
         raise DataError(f"{key!r} must be a string, found {type(value).__name__}", path, index)
     return value
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` for ``json.dumps(..., allow_nan=False)``: non-finite floats become None, and a
+    mapping that held any gets ``"nonfinite"``, the list of their keys' paths."""
+    bad: list[str] = []
+
+    def clean(x: Any, path: str) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            bad.append(path or ".")
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        return x
+
+    out = clean(value, "")
+    if bad and isinstance(out, dict):
+        out["nonfinite"] = bad
+    return out
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """Strict JSON text of ``value`` (see :func:`strict_json`)."""
+    return json.dumps(strict_json(value), allow_nan=False, **kwargs)

@@ -6,12 +6,12 @@ long-sequence layout (`{train,dev,test}/<task>.json`) and on an in-memory TaskSt
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from cl_data import jsonio
 from cl_data.benchmark import DATASETS, read_labels, read_rows
 from cl_data.errors import DataError
 from cl_data.long_sequence import LONG_SEQUENCE_TASKS, MISSING_TESTS, read_records
@@ -55,7 +55,7 @@ class Summary:
         return asdict(self)
 
     def write_json(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        Path(path).write_text(jsonio.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
     def format(self) -> str:
         lines = [f"{self.layout} at {self.root}: {len(self.datasets)} tasks", ""]

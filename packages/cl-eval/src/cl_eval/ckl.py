@@ -175,7 +175,9 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
 
     def convert(x: Any) -> Any:
         if hasattr(x, "__dataclass_fields__"):
-            return asdict(x)
+            return convert(asdict(x))
+        if isinstance(x, float) and not math.isfinite(x):
+            return None  # strict JSON: no NaN / Infinity tokens
         if isinstance(x, Mapping):
             return {k: convert(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
@@ -184,5 +186,5 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(convert(obj), indent=2))
+    path.write_text(json.dumps(convert(obj), indent=2, allow_nan=False))
     return path

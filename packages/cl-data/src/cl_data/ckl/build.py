@@ -15,7 +15,6 @@ and ``evidences`` (each with a ``masked_sentence``).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .. import jsonio
 from ..errors import DataError
 from .jsonl import iter_jsonl, require_str
 from .lama import MASK, PROBE_KINDS, LamaCklRecord, read_lama_ckl_file, write_lama_ckl_file
@@ -222,7 +222,7 @@ def score_records(
             scored = LamaCklRecord(**{**rec.__dict__, "scores": scores})
             out.append(scored)
             if sink is not None:
-                sink.write(json.dumps(scored.to_dict(), ensure_ascii=False) + "\n")
+                sink.write(jsonio.dumps(scored.to_dict(), ensure_ascii=False) + "\n")
                 sink.flush()
     finally:
         if sink is not None:

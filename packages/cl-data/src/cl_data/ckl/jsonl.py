@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import jsonio
 from ..errors import DataError
 
 
@@ -36,7 +37,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: str | os.PathLike[str])
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            f.write(jsonio.dumps(rec, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return path
 

@@ -18,13 +18,13 @@ CIT/CKE sets carry ``NUM_TASK`` only. Dataset-specific keys (``CONCEPT_LIST``...
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from cl_data import jsonio
 from cl_data.errors import DataError
 from cl_data.jsonio import read_json
 
@@ -338,7 +338,7 @@ def _write_json(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(obj, handle, ensure_ascii=False)
+        handle.write(jsonio.dumps(obj, ensure_ascii=False))
     tmp.replace(path)
 
 
