@@ -3,6 +3,7 @@
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     ckl_finetune,
     ckl_oracle,
+    derpp,
     ewc,
     inclora,
     kadapter,
@@ -24,6 +25,7 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 __all__ = [
     "ckl_finetune",
     "ckl_oracle",
+    "derpp",
     "ewc",
     "inclora",
     "kadapter",
