@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from classic_tiny import tasks, tiny_llama, trainer
-from transformers import BertConfig, BertModel
+from classic_tiny import heads_model, heads_tasks, tasks, tiny_llama, trainer
 
 from cl_methods import build_method
-from cl_methods.classic import ClassifierModel, LabelSpace
 from cl_methods.logit_replay import answer_logits, derpp_loss
 from cl_methods.methods.derpp import LOGITS_KEY
 
@@ -44,35 +42,6 @@ def test_answer_logits_take_the_positions_before_each_answer_token() -> None:
     picked = answer_logits(logits, labels)
     # row 0: positions 1 and 2 predict tokens 5 and 6; row 1: position 2 predicts 7
     assert torch.equal(picked, torch.stack([logits[0, 1], logits[0, 2], logits[1, 2]]))
-
-
-def heads_model(seed: int = 0) -> ClassifierModel:
-    torch.manual_seed(seed)
-    cfg = BertConfig(
-        vocab_size=24,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    return ClassifierModel(BertModel(cfg), LabelSpace((4, 4)))
-
-
-def heads_tasks():
-    stream = tasks(8)
-    for task in stream:
-        inner = task.collate
-
-        def collate(rows, inner=inner):
-            batch = inner(rows)
-            batch["labels"] = torch.tensor([r["label_idx_cil"] for r in rows])
-            return batch
-
-        task.collate = collate
-    return stream
 
 
 def _spy(method, record: list) -> None:

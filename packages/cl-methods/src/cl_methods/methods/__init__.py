@@ -3,6 +3,7 @@
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     ckl_finetune,
     ckl_oracle,
+    clser,
     derpp,
     ewc,
     inclora,
@@ -25,6 +26,7 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 __all__ = [
     "ckl_finetune",
     "ckl_oracle",
+    "clser",
     "derpp",
     "ewc",
     "inclora",
