@@ -57,6 +57,16 @@ class Backbone:
     prompt: str = field(
         default="none", metadata=_h("cl_data.classic prompt: none, default, qa, ...")
     )
+    revision: str | None = field(
+        default=None,
+        metadata=_h(
+            "hub revision of backbone.model (a branch, tag or commit: Pythia's step143000)"
+        ),
+    )
+    random_init: bool = field(
+        default=False,
+        metadata=_h("the backbone's architecture with fresh random weights (seeded by seed)"),
+    )
 
 
 @dataclass
@@ -121,6 +131,11 @@ class Eval:
 class RunCL:
     name: str | None = field(default=None, metadata=_h("run name (null: the config file's)"))
     seed: int = field(default=1, metadata=_h("seed of the run"))
+    seeds: tuple[int, ...] = field(
+        default=(),
+        metadata=_h("run once per seed into <output_dir>/seed<N>, then write <output_dir>/"
+                    "summary.md (mean ± std, mean matrix: cl-eval aggregate); empty: one run"),
+    )  # fmt: skip
     output_dir: str | None = field(default=None, metadata=_h("null: runs/classic/<name>"))
     method: str = field(default="seq", metadata=_h("any registered classic method"))
     scenario: Literal["CIL", "TIL", "IIL"] = field(
@@ -149,6 +164,12 @@ class RunCL:
             raise FieldError("data.dir", "data.name dir needs a continual_{data,config} folder")
         if self.backbone.model not in BUILTIN_BACKBONES:
             check_model_folder(self.backbone.model, "backbone.model")
+        if self.backbone.revision is not None and (
+            self.backbone.model in BUILTIN_BACKBONES or Path(self.backbone.model).is_dir()
+        ):
+            raise FieldError("backbone.revision", "applies to hub ids only, not a folder/built-in")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise FieldError("seeds", f"repeats a seed: {list(self.seeds)}")
 
     def finalize(self, app: str, config_file: str | None) -> None:
         if self.name is None:
