@@ -126,6 +126,8 @@ def build_run(cfg: RunCL):
                 batch_size=ev.batch_size,
                 examples_attr=attr,
                 progress=False,
+                prepare=method.eval_examples,
+                stop=method.eval_stop,
             )
 
         test_eval = evaluator("test")

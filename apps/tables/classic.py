@@ -94,6 +94,12 @@ class Data:
     max_train_eval_per_task: int | None = field(
         default=None, metadata=_h("IIL memorisation: train rows scored per task", gt=0)
     )
+    concept_num_tasks: int = field(
+        default=10,
+        metadata=_h(
+            "Concept-1K: tasks the concepts are split into (1: the ICL baselines' one)", gt=0
+        ),
+    )
 
 
 @dataclass
@@ -168,6 +174,8 @@ class RunCL:
             self.backbone.model in BUILTIN_BACKBONES or Path(self.backbone.model).is_dir()
         ):
             raise FieldError("backbone.revision", "applies to hub ids only, not a folder/built-in")
+        if self.method == "icl" and heads:
+            raise FieldError("backbone.head", "icl generates answers: set it to none (causal_lm)")
         if len(set(self.seeds)) != len(self.seeds):
             raise FieldError("seeds", f"repeats a seed: {list(self.seeds)}")
 
