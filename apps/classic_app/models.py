@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from common.models import ModelUnavailableError
 from transformers import (
+    AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -42,14 +43,22 @@ def _auto(kind: str):
     return AutoModel if kind == "encoder" else AutoModelForCausalLM
 
 
-def load_backbone(name: str, kind: str, seed: int = 1) -> tuple[torch.nn.Module, Any]:
-    """(model, tokenizer). ``kind`` = encoder (AutoModel) or causal_lm (AutoModelForCausalLM)."""
+def load_backbone(
+    name: str,
+    kind: str,
+    seed: int = 1,
+    *,
+    revision: str | None = None,
+    random_init: bool = False,
+) -> tuple[torch.nn.Module, Any]:
+    """(model, tokenizer). ``kind`` = encoder (AutoModel) or causal_lm (AutoModelForCausalLM);
+    ``revision``: the hub revision of a hub id (Pythia's ``step143000``); ``random_init``: the
+    same architecture and tokenizer with fresh weights drawn under ``seed``."""
     torch.manual_seed(seed)
     if name == "minilm":
         if kind != "encoder":
             raise ValueError("minilm is an encoder: use backbone.kind=encoder")
-        path = minilm_path()
-        return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+        return _load(AutoModel, str(minilm_path()), seed, random_init=random_init)
     if name == "tiny-bert":  # random 2-layer BERT on MiniLM's WordPiece vocabulary
         tok = AutoTokenizer.from_pretrained(minilm_path())
         cfg = BertConfig(
@@ -78,20 +87,41 @@ def load_backbone(name: str, kind: str, seed: int = 1) -> tuple[torch.nn.Module,
         return LlamaForCausalLM(cfg), tok
     auto = _auto(kind)
     if Path(name).is_dir():
-        return auto.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+        return _load(auto, name, seed, random_init=random_init)
     try:
-        return (
-            auto.from_pretrained(name, local_files_only=True),
-            AutoTokenizer.from_pretrained(name, local_files_only=True),
-        )
+        return _load(auto, name, seed, revision=revision, random_init=random_init, local=True)
     except OSError:
         pass
     if not hub_reachable():
+        at = f" at revision {revision}" if revision else ""
+        flag = f" --revision {revision}" if revision else ""
         raise ModelUnavailableError(
-            f"cannot load backbone {name!r}: not a local folder, not in the Hugging Face cache, "
-            "and the hub is unreachable (offline or HF_HUB_OFFLINE=1). On a machine with "
-            f"internet run `huggingface-cli download {name} --local-dir models/{Path(name).name}`, "
-            f"copy the folder here and pass `--backbone.model models/{Path(name).name}`; or use "
-            "the bundled encoder with `--backbone.model minilm`."
+            f"cannot load backbone {name!r}{at}: not a local folder, not in the Hugging Face "
+            "cache, and the hub is unreachable (offline or HF_HUB_OFFLINE=1). On a machine with "
+            f"internet run `huggingface-cli download {name}{flag} --local-dir "
+            f"models/{Path(name).name}`, copy the folder here and pass `--backbone.model "
+            f"models/{Path(name).name}`; or use the bundled encoder with `--backbone.model minilm`."
         )
-    return auto.from_pretrained(name), AutoTokenizer.from_pretrained(name)
+    return _load(auto, name, seed, revision=revision, random_init=random_init)
+
+
+def _load(
+    auto: Any,
+    name: str,
+    seed: int,
+    *,
+    revision: str | None = None,
+    random_init: bool = False,
+    local: bool = False,
+) -> tuple[torch.nn.Module, Any]:
+    """The model and tokenizer of ``name``; with ``random_init`` only its config and tokenizer
+    are read, and the weights are drawn afresh under ``seed``."""
+    where: dict[str, Any] = {"revision": revision} if revision else {}
+    if local:
+        where["local_files_only"] = True
+    tokenizer = AutoTokenizer.from_pretrained(name, **where)
+    if random_init:
+        config = AutoConfig.from_pretrained(name, **where)
+        torch.manual_seed(seed)
+        return auto.from_config(config), tokenizer
+    return auto.from_pretrained(name, **where), tokenizer

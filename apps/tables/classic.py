@@ -57,6 +57,16 @@ class Backbone:
     prompt: str = field(
         default="none", metadata=_h("cl_data.classic prompt: none, default, qa, ...")
     )
+    revision: str | None = field(
+        default=None,
+        metadata=_h(
+            "hub revision of backbone.model (a branch, tag or commit: Pythia's step143000)"
+        ),
+    )
+    random_init: bool = field(
+        default=False,
+        metadata=_h("the backbone's architecture with fresh random weights (seeded by seed)"),
+    )
 
 
 @dataclass
@@ -83,6 +93,12 @@ class Data:
     max_test_per_task: int | None = field(default=None, metadata=_h("first N rows", gt=0))
     max_train_eval_per_task: int | None = field(
         default=None, metadata=_h("IIL memorisation: train rows scored per task", gt=0)
+    )
+    concept_num_tasks: int = field(
+        default=10,
+        metadata=_h(
+            "Concept-1K: tasks the concepts are split into (1: the ICL baselines' one)", gt=0
+        ),
     )
 
 
@@ -129,6 +145,11 @@ class Eval:
 class RunCL:
     name: str | None = field(default=None, metadata=_h("run name (null: the config file's)"))
     seed: int = field(default=1, metadata=_h("seed of the run"))
+    seeds: tuple[int, ...] = field(
+        default=(),
+        metadata=_h("run once per seed into <output_dir>/seed<N>, then write <output_dir>/"
+                    "summary.md (mean ± std, mean matrix: cl-eval aggregate); empty: one run"),
+    )  # fmt: skip
     output_dir: str | None = field(default=None, metadata=_h("null: runs/classic/<name>"))
     resume: bool = field(default=False, metadata=_h("continue an interrupted run in output_dir"))
     overwrite: bool = field(
@@ -161,6 +182,14 @@ class RunCL:
             raise FieldError("data.dir", "data.name dir needs a continual_{data,config} folder")
         if self.backbone.model not in BUILTIN_BACKBONES:
             check_model_folder(self.backbone.model, "backbone.model")
+        if self.backbone.revision is not None and (
+            self.backbone.model in BUILTIN_BACKBONES or Path(self.backbone.model).is_dir()
+        ):
+            raise FieldError("backbone.revision", "applies to hub ids only, not a folder/built-in")
+        if self.method == "icl" and heads:
+            raise FieldError("backbone.head", "icl generates answers: set it to none (causal_lm)")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise FieldError("seeds", f"repeats a seed: {list(self.seeds)}")
 
     def finalize(self, app: str, config_file: str | None) -> None:
         if self.name is None:

@@ -10,7 +10,17 @@ import pytest
 import yaml
 
 CONFIGS = Path(__file__).resolve().parents[2] / "apps" / "configs" / "classic"
-METHODS = ("ewc", "ewc_til", "replay", "replay_til", "seq", "seq_til")
+METHODS = (
+    "clser",
+    "derpp",
+    "ewc",
+    "ewc_til",
+    "replay",
+    "replay_til",
+    "seq",
+    "seq_star_replay",
+    "seq_til",
+)
 TINY = [
     "--data.train_per_class",
     "2",

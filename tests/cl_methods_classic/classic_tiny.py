@@ -6,9 +6,10 @@ import random
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import BertConfig, BertModel, LlamaConfig, LlamaForCausalLM
 
 from cl_methods import ContinualTrainer, TrainerConfig, TrainTask
+from cl_methods.classic import ClassifierModel, LabelSpace
 
 VOCAB = 24
 
@@ -53,6 +54,37 @@ def tasks(n: int = 6) -> list[TrainTask]:
             rows.append({"ids": [1, offset + c, offset + 4 + c, 2], "label_idx_cil": 4 * t + c})
         out.append(TrainTask(name=f"task{t}", train=rows, collate=collate))
     return out
+
+
+def heads_model(seed: int = 0) -> ClassifierModel:
+    """A tiny BERT with two heads of 4 classes (the two toy tasks), CIL."""
+    torch.manual_seed(seed)
+    cfg = BertConfig(
+        vocab_size=24,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return ClassifierModel(BertModel(cfg), LabelSpace((4, 4)))
+
+
+def heads_tasks() -> list[TrainTask]:
+    """The toy stream with class labels (``label_idx_cil``) as ``labels``."""
+    stream = tasks(8)
+    for task in stream:
+        inner = task.collate
+
+        def collate(rows, inner=inner):
+            batch = inner(rows)
+            batch["labels"] = torch.tensor([r["label_idx_cil"] for r in rows])
+            return batch
+
+        task.collate = collate
+    return stream
 
 
 def trainer(model, method, tmp_path: Path, evaluate=None, **over) -> ContinualTrainer:

@@ -33,6 +33,9 @@ class GenerationEvaluator:
     match: ``match(prediction, gold) -> bool``.
     examples_attr: attribute of the task holding its evaluation examples (default ``"test"``).
     max_examples: evaluate only the first N examples (None: all).
+    prepare: ``prepare(task_name, examples) -> examples`` before batching (a method's
+        ``eval_examples``: ICL attaches demonstrations), or None.
+    stop: a string that ends a generated answer besides eos (a method's ``eval_stop``), or None.
     """
 
     tokenizer: Any
@@ -43,6 +46,8 @@ class GenerationEvaluator:
     examples_attr: str = "test"
     max_examples: int | None = None
     progress: bool = True
+    prepare: Callable[[str, Sequence[Any]], Sequence[Any]] | None = None
+    stop: str | None = None
 
     def examples(self, task: Any) -> Sequence[Any]:
         data = getattr(task, self.examples_attr, None)
@@ -86,6 +91,8 @@ class GenerationEvaluator:
             if decoder_only:  # keep only the continuation, never re-split the prompt text
                 generated = generated[:, inputs["input_ids"].shape[1] :]
             texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+            if self.stop:
+                texts = [t.lstrip().split(self.stop)[0] for t in texts]  # leading stops skipped
             out.extend(zip(idx, (t.strip() for t in texts), golds, strict=True))
         if acc.num_processes > 1:
             out = gather_object(out)
@@ -94,6 +101,8 @@ class GenerationEvaluator:
 
     def __call__(self, model: nn.Module, task: Any, acc: Accelerator) -> TaskScore:
         examples = self.examples(task)
+        if self.prepare is not None:
+            examples = self.prepare(task.name, examples)
         pairs = self.predict(model, examples, acc)
         preds, golds = [p for p, _ in pairs], [g for _, g in pairs]
         hits = [bool(self.match(p, g)) for p, g in pairs]

@@ -11,6 +11,9 @@ hook or declaration                         called / read
 ``joint_training`` (ClassVar, False)        before the run: True trains ONE task made of every
                                             task's examples, then scores every task (MTL: one
                                             row of the matrix)
+``trains`` (ClassVar, True)                 False: the method trains nothing (ICL): the trainer
+                                            runs no optimizer and no step, only the task hooks
+                                            and the evaluations (the same results format)
 ``bind_run(run)``                           by the app (else by the trainer), before ``prepare``:
                                             :class:`RunInfo` (task count and names, scenario,
                                             tokenizer, data family); config fields left unset are
@@ -46,6 +49,11 @@ hook or declaration                         called / read
 ``export_task(task, model, folder)``        main process, after ``on_task_end``: per-task artefacts
                                             (adapters in PEFT's format)
 ``eval_model(model, task_name)``            the module to evaluate (per-task adapter selection)
+``eval_examples(task_name, examples)``      by an evaluator given it (``GenerationEvaluator(
+                                            prepare=...)``): the task's evaluation examples
+                                            before collation (ICL attaches demonstrations)
+``eval_stop`` (ClassVar, None)              read by the app: a string where a generated answer
+                                            ends besides eos (ICL: the demonstrations' newline)
 ``state_dict()`` / ``load_state_dict()``    method state for checkpoints: nested dicts, lists,
                                             tuples, numbers, strings and tensors (saved as JSON +
                                             safetensors, never pickled)
@@ -216,6 +224,8 @@ class Method:
     name: ClassVar[str] = ""
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     joint_training: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
+    eval_stop: ClassVar[str | None] = None
     optimizer_scope: OptimizerScope = "task"
 
     def __init__(self, config: MethodConfig | None = None) -> None:
@@ -332,6 +342,11 @@ class Method:
     def eval_model(self, model: nn.Module, task_name: str | None = None) -> nn.Module:
         """The module to evaluate (per-task adapters may select one by task name)."""
         return model
+
+    def eval_examples(self, task_name: str, examples: Sequence[Any]) -> Sequence[Any]:
+        """The evaluation examples of task ``task_name`` as the evaluator should see them, before
+        collation (ICL attaches demonstrations). Must be deterministic given the method's state."""
+        return examples
 
     # -- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

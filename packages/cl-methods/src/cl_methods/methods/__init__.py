@@ -3,7 +3,10 @@
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     ckl_finetune,
     ckl_oracle,
+    clser,
+    derpp,
     ewc,
+    icl,
     inclora,
     kadapter,
     kif,
@@ -24,7 +27,10 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 __all__ = [
     "ckl_finetune",
     "ckl_oracle",
+    "clser",
+    "derpp",
     "ewc",
+    "icl",
     "inclora",
     "kadapter",
     "kif",

@@ -13,7 +13,11 @@ Options (all off by default, giving plain SEQ):
 - ``peft_type="lora"``: one shared LoRA adapter (r8, alpha16, dropout 0.05) on a frozen backbone;
   ``"prompt_tuning"``: one shared prompt of ``num_virtual_tokens`` (heads models only);
 - ``freeze_layers``/``freeze_embeddings`` from ``freeze_from_task`` (the derivative's "Freeze"):
-  layer indices are matched numerically (``layers.1`` never matches ``layers.10``).
+  layer indices are matched numerically (``layers.1`` never matches ``layers.10``);
+- ``replay`` (with the ``replay_*`` fields of :class:`cl_methods.replay.ReplayOptions`): the
+  codebase's headline SEQ* runs add ``--is_replay True --Replay_buffer_size <number of classes>``;
+  the :class:`cl_methods.replay.Replay` component then mixes buffer rows into every batch of
+  t > 0 and is filled at each task's end (after the prototypes, from the task's own data).
 
 Heads train with ``classifier_lr`` (1e-3) and ``classifier_weight_decay`` (0.01); everything else
 with the trainer's lr and weight decay (the spec: 1e-5, 5e-4).
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,13 +48,14 @@ from ..classic.probing import class_means
 from ..classic.prompt_init import run_prompt_init_ids
 from ..method import Method, MethodConfig, OptimizerFactory, RunInfo, StepInfo, TaskContext
 from ..registry import register_method
+from ..replay import Replay, ReplayOptions
 
 _LAYER = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _EMBED = re.compile(r"(?:^|\.)(?:embeddings|embed_tokens|embed_in|wte|wpe|embed_positions)\b")
 
 
 @dataclass
-class SeqConfig(MethodConfig):
+class SeqConfig(ReplayOptions, MethodConfig):
     classifier_lr: float = field(
         default=1e-3, metadata={"help": "learning rate of the heads (spec 1e-3)"}
     )
@@ -134,6 +140,7 @@ class Seq(Method):
         self.encoder_frozen = False
         self.current_optimizer: torch.optim.Optimizer | None = None
         self._heads: ClassifierModel | None = None
+        self.replay = Replay.from_options(self.config)
 
     def bind_run(self, run: RunInfo) -> None:
         """Prompt tuning without ``prompt_init_ids``: the run's init text (spec 3.3)."""
@@ -235,6 +242,12 @@ class Seq(Method):
         self.warming = task.index == 0 and cfg.warmup_epochs > 0
         self.warmup_steps = cfg.warmup_epochs * self._steps_per_epoch(task) if self.warming else 0
 
+    def task_train_data(self, task: TaskContext, data: Sequence[Any]) -> Sequence[Any]:
+        return data if self.replay is None else self.replay.task_train_data(task, data)
+
+    def batch_examples(self, task: TaskContext, examples: list[Any]) -> list[Any]:
+        return examples if self.replay is None else self.replay.batch_examples(task, examples)
+
     @staticmethod
     def _steps_per_epoch(task: TaskContext) -> int:
         if "steps_per_epoch" in task.params:
@@ -323,6 +336,8 @@ class Seq(Method):
         self.warming = False
         if self.config.prototype_prediction:
             self.set_prototypes(task, model)
+        if self.replay is not None:
+            self.replay.end_task(task, model)
 
     @torch.no_grad()
     def set_prototypes(self, task: TaskContext, model: nn.Module, batch_size: int = 32) -> None:
@@ -349,7 +364,14 @@ class Seq(Method):
         heads.heads.set_rows(t, rows)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"encoder_frozen": self.encoder_frozen}
+        state: dict[str, Any] = {"encoder_frozen": self.encoder_frozen}
+        if self.replay is not None:
+            state["replay"] = self.replay.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.encoder_frozen = bool(state.get("encoder_frozen", False))
+        if "replay" in state:
+            if self.replay is None:
+                raise ValueError("checkpoint has a replay buffer but replay is off in the config")
+            self.replay.load_state_dict(state["replay"])

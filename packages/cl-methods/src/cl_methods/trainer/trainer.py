@@ -37,6 +37,7 @@ from .results import ContinualResult
 from .schedule import TaskSchedule
 from .scoring import Scorer
 from .tasks import MODEL_INPUT_KEYS, Evaluate, TrainTask
+from .untrained import untrained_task
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ class ContinualTrainer:
                 Position(), task=index, status="in_task", global_step=self.pos.global_step,
                 baseline_done=self.pos.baseline_done,
             )  # fmt: skip
+        if not method.trains:  # ICL: the task hooks only, no optimizer and no step
+            return untrained_task(self, ctx, task, lr)
         params = method.trainable_parameters(self.model)
         if not params:
             raise ValueError(f"method {method.name!r} leaves no trainable parameter in {task.name}")
