@@ -98,7 +98,13 @@ class GenerativeReplay:
 
     def prepare(self, model: nn.Module) -> nn.Module:
         tokens = self._need_tokens()
-        resize_with_mean(unwrap_model(model), len(self.tokenizer), tokens.all_ids)
+        inner = unwrap_model(model)
+        if not hasattr(inner, "resize_token_embeddings") or not hasattr(inner, "generate"):
+            raise ValueError(
+                f"the LAMOL family needs a causal LM (backbone.kind causal_lm, head none), got "
+                f"{type(inner).__name__}"
+            )
+        resize_with_mean(inner, len(self.tokenizer), tokens.all_ids)
         self.model = model
         return model
 
