@@ -123,14 +123,18 @@ def test_teacher_kd_and_pseudo_pairing(monkeypatch):
     assert torch.allclose(with_teacher, without, atol=1e-5)  # self-KD = 0 at the task start
 
 
-def test_no_nan_in_100_steps():
+@pytest.mark.parametrize(
+    "steps",
+    [20, pytest.param(100, marks=pytest.mark.slow)],  # the spec's check: 100 steps
+)
+def test_no_nan_while_training(steps):
     method, model, _ = bound()
     data = rows(8) + rows(8, "blue", 8)
-    c = ctx(method, 0, data, total_steps=100)
+    c = ctx(method, 0, data, total_steps=steps)
     method.on_task_start(c, model)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     collate = method.collator()
-    for step in range(100):
+    for step in range(steps):
         batch = collate([data[(2 * step + k) % len(data)] for k in range(2)])
         loss, _ = method.forward_loss(batch, model)
         assert torch.isfinite(loss), step

@@ -36,7 +36,7 @@ def test_resume_mid_task_matches_uninterrupted_run(tmp_path, monkeypatch, name):
     model, method = run(tmp_path, name, resume=False)
     final = {n: p.detach().clone() for n, p in model.named_parameters()}
     pseudo = method.replay.pseudo_rows
-    assert len(pseudo) == 2 and method.replay.pseudo_task == 1
+    assert len(pseudo) == 1 and method.replay.pseudo_task == 1  # floor(0.2 * 8)
     root = tmp_path / "checkpoints"
     mid = sorted(p.name for p in root.glob("ckpt-*-t01-in_task"))
     assert len(mid) >= 4
