@@ -1,17 +1,20 @@
 """Built-in methods, one file each. Importing this package registers them."""
 
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
+    adaptercl,
     ckl_finetune,
     ckl_oracle,
     ewc,
     inclora,
     kadapter,
     kif,
+    lfpt5,
     mixreview,
     mtl,
     nlora,
     olora,
     peft_task,
+    progprompt,
     recadam,
     replay,
     rho1,
@@ -22,17 +25,20 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 )
 
 __all__ = [
+    "adaptercl",
     "ckl_finetune",
     "ckl_oracle",
     "ewc",
     "inclora",
     "kadapter",
     "kif",
+    "lfpt5",
     "mixreview",
     "mtl",
     "nlora",
     "olora",
     "peft_task",
+    "progprompt",
     "recadam",
     "replay",
     "rho1",
