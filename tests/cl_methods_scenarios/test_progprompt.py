@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from cl_methods import RunInfo, TrainTask, build_method
 from cl_methods.classic.progressive_prompts import (
+    ProgressivePromptClassifier,
     ProgressivePromptLM,
     ProgressivePromptView,
     ResidualMLP,
@@ -142,3 +143,60 @@ def test_cil_is_refused_with_a_clear_error():
         method().bind_run(RunInfo(num_tasks=2, task_names=("a", "b"), scenario="CIL"))
     with pytest.raises(ValueError, match="il_mode must be TIL or IIL"):
         build_method("progprompt", {"il_mode": "CIL"})
+
+
+# -- the encoder input with per-task heads (TIL) ------------------------------------------------
+def heads_method(**kw):
+    cfg = {"num_virtual_tokens": 2, "mlp_hidden": 8, "first_token_id": 5, "strip_token_id": 1}
+    return build_method("progprompt", {**cfg, **kw})
+
+
+def test_encoder_layout_positions_and_feature_at_the_task_cls(bert_heads):
+    m = heads_method()
+    model = m.prepare(bert_heads(il_mode="TIL"))
+    assert isinstance(model, ProgressivePromptClassifier)
+    model.finish_task(0)
+    ids = torch.tensor([[1, 7, 8, 9], [1, 7, 8, 0]])  # CLS x, right padded
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    inputs, at = model.layout(ids, mask, task=1)
+    # CLS dropped; x then P_0 (2 rows) and P_1 (2 rows); pads stay at the end
+    assert inputs["attention_mask"].tolist() == [[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0]]
+    assert inputs["position_ids"].tolist() == [[1, 2, 3, 0, 4, 0, 5], [1, 2, 0, 3, 0, 4, 0]]
+    assert at.tolist() == [5, 4]  # P_1's first token
+    emb = model.base.backbone.get_input_embeddings()
+    prompt = torch.cat([model.prompts[0], model.mlps[1](model.prompts[1])])
+    assert torch.allclose(inputs["inputs_embeds"][1, 2:6], prompt)
+    assert torch.allclose(inputs["inputs_embeds"][0, :3], emb(ids[0, 1:]))
+    feats = model.features(ids, mask, task=1)
+    states = model.base.backbone(**inputs).last_hidden_state
+    assert torch.allclose(feats, states[[0, 1], [5, 4]], atol=1e-6)
+    # the first row of every prompt is the CLS/BOS embedding at init
+    table = emb.weight
+    fresh = heads_method().prepare(bert_heads(il_mode="TIL"))
+    assert all(torch.equal(p[0], table[5]) for p in fresh.prompts)
+
+
+def test_encoder_progprompt_trains_only_p_t_mlp_t_and_head_t(bert_heads, tiny, tmp_path, space):
+    base = bert_heads(il_mode="TIL")
+    body = {k: v.clone() for k, v in base.backbone.state_dict().items()}
+    m = heads_method()
+    seen = []
+
+    def evaluate(model, task, acc):
+        seen.append([p.detach().clone() for p in model.prompts])
+        j = int(task.name[1])
+        batch = tiny.collate(task.test)
+        logits = model.predict_logits(
+            {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}, j
+        )
+        assert logits.shape[-1] == space.cur_num_class[j]
+        return 0.0
+
+    trainer, _ = tiny.run(base, m, tiny.tasks(space), tmp_path, evaluate=evaluate)
+    model = trainer.model
+    assert torch.equal(seen[0][0], model.prompts[0]) and torch.equal(seen[1][0], seen[2][0])
+    for k, v in body.items():
+        assert torch.equal(model.base.backbone.state_dict()[k], v), k
+    assert not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="task-incremental only"):
+        heads_method().prepare(bert_heads(il_mode="CIL"))

@@ -1,4 +1,6 @@
-"""Progressive prompts (ProgPrompt, spec classic-methods.md §2.9) on a frozen causal LM.
+"""Progressive prompts (ProgPrompt, spec classic-methods.md §2.9) on a frozen causal LM
+(:class:`ProgressivePromptLM`, generative input) or on a frozen backbone with per-task heads
+(:class:`ProgressivePromptClassifier`, encoder input; see its docstring).
 
 Task ``t`` owns a prompt ``P_t`` of ``num_tokens`` rows (5) and, optionally, a residual MLP
 ``MLP_t(P) = P + L3(tanh(L2(relu(L1(P)))))`` with ``L1: d->800``, ``L2: 800->800``,
@@ -20,8 +22,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..method import TaskAwareModel
+from .backbones import ClassifierModel, ClassifierOutput, last_attended
 from .task_prompts import PromptTunedLM, insert_prompt
 
 
@@ -66,28 +71,14 @@ def init_progressive_prompts(
     return nn.ParameterList(prompts)
 
 
-class ProgressivePromptLM(PromptTunedLM):
-    """A frozen causal LM with progressive prompts; ``active_prompt = j`` uses ``P_0..P_j``."""
+class ProgressiveRows:
+    """What both progressive-prompt models share; they hold ``prompts`` (one ``[n, d]`` parameter
+    per task), ``mlps`` (one residual MLP per task, or None) and ``finished`` (tasks whose prompt
+    holds its final value)."""
 
-    def __init__(
-        self,
-        lm: nn.Module,
-        num_tasks: int,
-        num_tokens: int = 5,
-        mlp_hidden: int | None = 800,
-        first_token_id: int | None = None,
-        seed: int = 1,
-    ) -> None:
-        super().__init__(lm)
-        table = lm.get_input_embeddings().weight
-        self.prompts = init_progressive_prompts(table, num_tasks, num_tokens, first_token_id, seed)
-        dim = table.shape[1]
-        self.mlps = (
-            nn.ModuleList(ResidualMLP(dim, mlp_hidden) for _ in range(num_tasks))
-            if mlp_hidden
-            else None
-        )
-        self.finished = 0  # prompts[:finished] hold their final (reparameterised) values
+    prompts: nn.ParameterList
+    mlps: nn.ModuleList | None
+    finished: int
 
     def task_parameters(self, task: int) -> list[nn.Parameter]:
         """What task ``task`` trains: ``P_task`` and ``MLP_task``."""
@@ -118,6 +109,29 @@ class ProgressivePromptLM(PromptTunedLM):
         for p in self.task_parameters(task):
             p.requires_grad_(False)
         self.finished = task + 1
+
+
+def _mlps(num_tasks: int, dim: int, hidden: int | None) -> nn.ModuleList | None:
+    return nn.ModuleList(ResidualMLP(dim, hidden) for _ in range(num_tasks)) if hidden else None
+
+
+class ProgressivePromptLM(ProgressiveRows, PromptTunedLM):
+    """A frozen causal LM with progressive prompts; ``active_prompt = j`` uses ``P_0..P_j``."""
+
+    def __init__(
+        self,
+        lm: nn.Module,
+        num_tasks: int,
+        num_tokens: int = 5,
+        mlp_hidden: int | None = 800,
+        first_token_id: int | None = None,
+        seed: int = 1,
+    ) -> None:
+        super().__init__(lm)
+        table = lm.get_input_embeddings().weight
+        self.prompts = init_progressive_prompts(table, num_tasks, num_tokens, first_token_id, seed)
+        self.mlps = _mlps(num_tasks, table.shape[1], mlp_hidden)
+        self.finished = 0  # prompts[:finished] hold their final (reparameterised) values
 
     def with_prompt(
         self,
@@ -160,3 +174,129 @@ class ProgressivePromptView(nn.Module):
 
     def generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self._run(self.model.generate, *args, **kwargs)
+
+
+class ProgressivePromptClassifier(ProgressiveRows, TaskAwareModel):
+    """ProgPrompt on a backbone with per-task heads (spec 2.9, encoder input), TIL.
+
+    Task ``j``'s input is ``x`` without its leading CLS (``strip_token_id``) followed by
+    ``[P_0 ... P_j]`` (after the row's last attended token, so right padding stays at the end).
+    Position ids: 1..L for the text, 0 for the first token of every prompt (each acts as its
+    task's CLS), and the remaining prompt tokens continue after L. The feature is the last layer's
+    state at ``P_j``'s first token, fed to head ``j``; the loss is head ``t``'s cross-entropy on
+    task-local labels.
+    """
+
+    def __init__(
+        self,
+        base: ClassifierModel,
+        num_tokens: int = 5,
+        mlp_hidden: int | None = 800,
+        first_token_id: int | None = None,
+        strip_token_id: int | None = None,
+        seed: int = 1,
+    ) -> None:
+        super().__init__()
+        if base.il_mode != "TIL":
+            raise ValueError(f"progprompt needs a TIL heads model, got il_mode={base.il_mode}")
+        self.base = base
+        table = base.backbone.get_input_embeddings().weight
+        num_tasks = base.labels.num_tasks
+        self.num_tokens = int(num_tokens)
+        self.prompts = init_progressive_prompts(table, num_tasks, num_tokens, first_token_id, seed)
+        self.mlps = _mlps(num_tasks, table.shape[1], mlp_hidden)
+        self.finished = 0
+        self.strip_token_id = strip_token_id
+        self.current_task = 0
+
+    @property
+    def config(self):
+        return self.base.config
+
+    @property
+    def heads(self):
+        return self.base.heads
+
+    @property
+    def labels(self):
+        return self.base.labels
+
+    def begin_task(self, index: int) -> None:
+        self.base.begin_task(index)
+        self.current_task = int(index)
+
+    def layout(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, task: int
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The backbone's inputs (``inputs_embeds``, ``attention_mask``, ``position_ids``) and
+        the index of ``P_task``'s first token in every row."""
+        if self.strip_token_id is not None and bool((input_ids[:, 0] == self.strip_token_id).all()):
+            input_ids, attention_mask = input_ids[:, 1:], attention_mask[:, 1:]
+        embeds = self.base.backbone.get_input_embeddings()(input_ids)
+        prompt = self.progressive_prompt(task).to(embeds.dtype)
+        (b, length, d), m, n = embeds.shape, prompt.shape[0], self.num_tokens
+        device = embeds.device
+        last = last_attended(attention_mask)
+        k = torch.arange(length, device=device).expand(b, length)
+        real_pos = k + m * (k > last[:, None]).long()
+        virtual_pos = last[:, None] + 1 + torch.arange(m, device=device)
+        index = torch.cat([virtual_pos, real_pos], 1)
+
+        def place(values: torch.Tensor) -> torch.Tensor:
+            return values.new_zeros(b, length + m).scatter(1, index, values)
+
+        source = torch.cat([prompt.unsqueeze(0).expand(b, -1, -1), embeds], 1)
+        inputs_embeds = embeds.new_zeros(b, length + m, d).scatter(
+            1, index.unsqueeze(-1).expand(-1, -1, d), source
+        )
+        mask = attention_mask.long()
+        text_pos = mask.cumsum(-1) * mask  # 1..L on the text, 0 on pads
+        first = torch.arange(m, device=device) % n == 0
+        rest = (~first).long().cumsum(0)  # 1, 2, ... over the non-first prompt tokens
+        prompt_pos = torch.where(first, 0, mask.sum(-1, keepdim=True) + rest)
+        inputs = {
+            "inputs_embeds": inputs_embeds,
+            "attention_mask": place(torch.cat([mask.new_ones(b, m), mask], 1)),
+            "position_ids": place(torch.cat([prompt_pos, text_pos], 1)),
+        }
+        return inputs, virtual_pos[:, task * n]
+
+    def features(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        task: int | None = None,
+    ) -> torch.Tensor:
+        """The state at ``P_task``'s first token (``task`` None: the current task)."""
+        task = self.current_task if task is None else int(task)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        inputs, at = self.layout(input_ids, attention_mask, task)
+        if self.base.generative:
+            states = self.base.backbone(**inputs, output_hidden_states=True).hidden_states[-1]
+        else:
+            states = self.base.backbone(**inputs).last_hidden_state
+        return states[torch.arange(states.shape[0], device=states.device), at]
+
+    def predict_logits(self, inputs: dict[str, torch.Tensor], task: int | None) -> torch.Tensor:
+        if task is None:
+            raise ValueError("progprompt is TIL only: evaluation needs the task id")
+        return self.heads[task](self.features(**inputs, task=task))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
+        t = self.current_task
+        features = self.features(input_ids, attention_mask, task=t)
+        logits = self.heads[t](features)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits, labels - self.labels.pre_accum[t])
+        return ClassifierOutput(loss=loss, logits=logits, features=features)

@@ -1,5 +1,11 @@
 """ProgPrompt (Progressive Prompts, spec classic-methods.md §2.9): TIL only.
 
+On a backbone with per-task heads (a TIL :class:`~cl_methods.classic.ClassifierModel`, the
+spec's encoder input) the model becomes a
+:class:`~cl_methods.classic.progressive_prompts.ProgressivePromptClassifier`: ``x`` without its
+CLS followed by ``[P_0..P_t]``, each prompt's first token at position 0 acting as its task's CLS,
+the state at ``P_t``'s first token fed to head t (which trains with ``classifier_lr``).
+
 A plain causal LM is wrapped in a
 :class:`~cl_methods.classic.progressive_prompts.ProgressivePromptLM` and frozen. Task ``t`` gets
 5 new prompt rows ``P_t`` (row 0 from the BOS/CLS embedding, the others from random vocabulary
@@ -23,7 +29,12 @@ from typing import Any, Literal
 from torch import nn
 
 from ..adapters.inject import unwrap_model
-from ..classic.progressive_prompts import ProgressivePromptLM, ProgressivePromptView
+from ..classic.backbones import ClassifierModel
+from ..classic.progressive_prompts import (
+    ProgressivePromptClassifier,
+    ProgressivePromptLM,
+    ProgressivePromptView,
+)
 from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
 
@@ -47,6 +58,17 @@ class ProgPromptConfig(MethodConfig):
         default=None, metadata={"help": "TIL or IIL (CIL is refused); null: the run's scenario"}
     )
     prompt_seed: int = field(default=1, metadata={"help": "seed of the random prompt rows"})
+    strip_token_id: int | None = field(
+        default=None,
+        metadata={"help": "heads models: the leading token dropped from x (null: the tokenizer's "
+                  "CLS, if any)"},
+    )  # fmt: skip
+    classifier_lr: float = field(
+        default=1e-3, metadata={"help": "heads models: learning rate of head t (spec 1e-3)"}
+    )
+    classifier_weight_decay: float = field(
+        default=0.01, metadata={"help": "heads models: weight decay of head t (spec 0.01)"}
+    )
 
     def __post_init__(self) -> None:
         if self.il_mode not in (None, "TIL", "IIL"):
@@ -64,7 +86,7 @@ class ProgPrompt(Method):
         super().__init__(config)
         self.task_names: list[str] = []
         self.current = 0
-        self._lm: ProgressivePromptLM | None = None
+        self._lm: ProgressivePromptLM | ProgressivePromptClassifier | None = None
 
     def bind_run(self, run: RunInfo) -> None:
         if run.scenario == "CIL":
@@ -79,26 +101,44 @@ class ProgPrompt(Method):
         if cfg.il_mode is None:
             updates["il_mode"] = run.scenario or "TIL"
         tok = run.tokenizer
+        cls = getattr(tok, "cls_token_id", None) if tok is not None else None
         if cfg.first_token_id is None and tok is not None:
-            first = getattr(tok, "cls_token_id", None)
-            if first is None:
-                first = getattr(tok, "bos_token_id", None)
+            first = cls if cls is not None else getattr(tok, "bos_token_id", None)
             if first is not None:
                 updates["first_token_id"] = int(first)
+        if cfg.strip_token_id is None and cls is not None:
+            updates["strip_token_id"] = int(cls)
         if updates:
             self.config = dataclasses.replace(cfg, **updates)
 
     def prepare(self, model: nn.Module) -> nn.Module:
         inner = unwrap_model(model)
-        if isinstance(inner, ProgressivePromptLM):
+        if isinstance(inner, (ProgressivePromptLM, ProgressivePromptClassifier)):
             self._lm = inner
             return inner
+        cfg = self.config
+        if isinstance(inner, ClassifierModel):
+            if inner.il_mode != "TIL":
+                raise ValueError(
+                    "progprompt is task-incremental only: the heads model must be TIL, got "
+                    f"{inner.il_mode}"
+                )
+            inner.requires_grad_(False)
+            self._lm = ProgressivePromptClassifier(
+                inner,
+                cfg.num_virtual_tokens,
+                cfg.mlp_hidden if cfg.mlp else None,
+                cfg.first_token_id,
+                None if inner.generative else cfg.strip_token_id,
+                cfg.prompt_seed,
+            )
+            self._lm.to(inner.backbone.get_input_embeddings().weight.device)
+            return self._lm
         if not hasattr(inner, "generate") or not hasattr(inner, "get_input_embeddings"):
             raise ValueError(
                 "progprompt needs a causal LM with generate() (backbone.kind causal_lm, "
                 f"backbone.head none), got {type(inner).__name__}"
             )
-        cfg = self.config
         if not cfg.num_tasks:
             raise ValueError("progprompt needs num_tasks (config) or bind_run(RunInfo) first")
         inner.requires_grad_(False)
@@ -113,7 +153,7 @@ class ProgPrompt(Method):
         self._lm.to(inner.get_input_embeddings().weight.device)
         return self._lm
 
-    def _host(self) -> ProgressivePromptLM:
+    def _host(self) -> ProgressivePromptLM | ProgressivePromptClassifier:
         if self._lm is None:
             raise ValueError("progprompt: call prepare(model) before the first task")
         return self._lm
@@ -132,19 +172,39 @@ class ProgPrompt(Method):
         lm.requires_grad_(False)
         for p in lm.task_parameters(t):
             p.requires_grad_(True)
-        lm.active_prompt = t
+        if isinstance(lm, ProgressivePromptClassifier):
+            lm.heads[t].requires_grad_(True)
+        else:
+            lm.active_prompt = t
 
     def configure_optimizer(self, params, default):
-        optimizer = default(params)
+        lm = self._host()
+        head = set()
+        if isinstance(lm, ProgressivePromptClassifier):
+            head = {id(p) for p in lm.heads[self.current].parameters()}
+        optimizer = default([p for p in params if id(p) not in head])
         for group in optimizer.param_groups:  # spec: weight decay 0 on the prompts
             group["weight_decay"] = 0.0
+        if head:
+            optimizer.add_param_group(
+                {
+                    "params": [p for p in params if id(p) in head],
+                    "lr": self.config.classifier_lr,
+                    "weight_decay": self.config.classifier_weight_decay,
+                }
+            )
         return optimizer
 
     def on_task_end(self, task: TaskContext, model: nn.Module) -> None:
-        self._host().finish_task(task.index)
+        lm = self._host()
+        lm.finish_task(task.index)
+        if isinstance(lm, ProgressivePromptClassifier):
+            lm.heads[task.index].requires_grad_(False)
 
     def eval_model(self, model: nn.Module, task_name: str | None = None) -> nn.Module:
         lm = self._host()
+        if isinstance(lm, ProgressivePromptClassifier):
+            return lm  # the evaluator passes task j: head j on P_0..P_j
         if task_name in self.task_names:
             return ProgressivePromptView(lm, self.task_names.index(task_name))
         # an unseen task (eval_future / baseline): the prompts trained so far
