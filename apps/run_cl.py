@@ -105,7 +105,13 @@ def build_run(cfg: RunCL):
         )
     else:
         model = backbone
-        collate = LMCollator(tokenizer, bb.prompt, bb.max_length)
+        # a method with its own data format (the LAMOL family) batches the rows itself
+        own_format = getattr(method, "collator", None)
+        collate = (
+            own_format(bb.max_length)
+            if own_format is not None
+            else LMCollator(tokenizer, bb.prompt, bb.max_length)
+        )
 
         def evaluator(attr: str) -> GenerationEvaluator:
             return GenerationEvaluator(

@@ -247,3 +247,29 @@ def test_til_has_a_prompt_per_task_and_no_pseudo_data():
 def test_needs_a_tokenizer():
     with pytest.raises(ValueError, match="needs the run's tokenizer"):
         build_method("lfpt5").bind_run(RunInfo(num_tasks=1, task_names=("a",)))
+
+
+@pytest.mark.slow  # about 10 s on an idle 2-core CPU, minutes on a loaded one
+def test_after_task0_the_model_learns_and_yields_parseable_pseudo_samples():
+    """With lambda = 0.25 (the DECISION) the GEN sequences teach the frozen model + prompt +
+    special rows to write ``x __ans__ y``: some sampled outputs parse."""
+    method, tok = bound(tasks=2)
+    model = method.prepare(wide_llama(len(tok) - 3))
+    method.on_task_start(TaskContext(index=0, name="task0", num_tasks=2), model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = method.configure_optimizer(params, lambda ps: torch.optim.AdamW(ps, lr=3e-2))
+    batch = method.collator(24)(colour_rows(0, 8))
+    first = None
+    for _ in range(100):
+        loss, _ = method.forward_loss(batch, model)
+        first = loss.item() if first is None else first
+        loss.backward()
+        method.after_backward(model)
+        opt.step()
+        opt.zero_grad()
+    assert loss.item() < 0.4 * first  # e.g. 9.1 -> 2.5
+    rows, stats = generate_pseudo_rows(
+        model.eval(), tok, method.tokens, 0, 16, max_length=24, progress=False
+    )
+    assert stats["kept"] >= 1 and len(rows) == stats["kept"]
+    assert all(r["input"] and r["target"] for r in rows)

@@ -200,3 +200,32 @@ def test_encoder_progprompt_trains_only_p_t_mlp_t_and_head_t(bert_heads, tiny, t
     assert not any(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="task-incremental only"):
         heads_method().prepare(bert_heads(il_mode="CIL"))
+
+
+def test_progressive_prompt_learns_a_task_on_a_steerable_frozen_lm():
+    """A frozen random LM drawn with std 0.3 (std 0.02 leaves its logits almost input-free):
+    training only P_0 and MLP_0 fits a periodic sequence task."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+        pad_token_id=0, eos_token_id=1, bos_token_id=None, initializer_range=0.3,
+    )  # fmt: skip
+    m = method(num_tasks=1, mlp_hidden=64)
+    model = m.prepare(LlamaForCausalLM(cfg))
+    m.on_task_start(TaskContext(index=0, name="t0", num_tasks=1), model)
+    opt = m.configure_optimizer(
+        [p for p in model.parameters() if p.requires_grad],
+        lambda ps: torch.optim.AdamW(ps, lr=1e-2),
+    )
+    batch = lm_collate(rows_of(10, 8, 0))
+    losses = []
+    for _ in range(80):
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
