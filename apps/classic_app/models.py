@@ -70,7 +70,9 @@ def load_backbone(
             max_position_embeddings=256,
         )
         return BertModel(cfg), tok
-    if name == "tiny-llama":  # random 2-layer LLaMA on the byte-level ByT5 vocabulary
+    if name in ("tiny-llama", "tiny-llama-wide"):  # random 2-layer LLaMA on ByT5's bytes
+        # -wide: weights drawn with std 0.3 instead of 0.02, so that prompts and adapters can
+        # steer the FROZEN random model (at 0.02 its logits hardly depend on the input)
         tok = ByT5Tokenizer()
         cfg = LlamaConfig(
             vocab_size=len(tok),
@@ -83,6 +85,7 @@ def load_backbone(
             bos_token_id=None,
             eos_token_id=tok.eos_token_id,
             pad_token_id=tok.pad_token_id,
+            initializer_range=0.3 if name == "tiny-llama-wide" else 0.02,
         )
         return LlamaForCausalLM(cfg), tok
     auto = _auto(kind)

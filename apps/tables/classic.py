@@ -26,7 +26,7 @@ DATA_FAMILY = {
     "tacred": "relation",
 }
 DATA_NAMES = (*DATA_FAMILY, "dir")
-BUILTIN_BACKBONES = ("minilm", "tiny-bert", "tiny-llama")
+BUILTIN_BACKBONES = ("minilm", "tiny-bert", "tiny-llama", "tiny-llama-wide")
 
 
 def _h(text: str, **bounds: float) -> dict[str, Any]:
@@ -37,7 +37,9 @@ def _h(text: str, **bounds: float) -> dict[str, Any]:
 class Backbone:
     model: str = field(
         default="minilm",
-        metadata=_h("minilm (bundled all-MiniLM-L6-v2), tiny-bert, tiny-llama, a folder or hub id"),
+        metadata=_h(
+            "minilm (bundled all-MiniLM-L6-v2), tiny-bert, tiny-llama(-wide), a folder or hub id"
+        ),
     )
     kind: Literal["encoder", "causal_lm"] = field(
         default="encoder", metadata=_h("AutoModel (encoder) or AutoModelForCausalLM")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,9 @@ from cl_methods import ContinualTrainer, TrainerConfig, TrainTask
 from cl_methods.classic import ClassifierModel, LabelSpace
 
 VOCAB = 40
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:  # test modules share helpers (test_promptcl_resume imports them)
+    sys.path.insert(0, HERE)
 
 
 def tiny_bert(seed: int = 0) -> BertModel:

@@ -1,6 +1,7 @@
 """Built-in methods, one file each. Importing this package registers them."""
 
 from . import (  # CKL baselines and TAALM deployment: spec taalm.md
+    adaptercl,
     ckl_finetune,
     ckl_oracle,
     clser,
@@ -13,12 +14,14 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
     l2kd,
     lamol,
     lamol_kd,
+    lfpt5,
     mixreview,
     mtl,
     nlora,
     olora,
     pcll,
     peft_task,
+    progprompt,
     recadam,
     replay,
     rho1,
@@ -29,6 +32,7 @@ from . import (  # CKL baselines and TAALM deployment: spec taalm.md
 )
 
 __all__ = [
+    "adaptercl",
     "ckl_finetune",
     "ckl_oracle",
     "clser",
@@ -41,12 +45,14 @@ __all__ = [
     "l2kd",
     "lamol",
     "lamol_kd",
+    "lfpt5",
     "mixreview",
     "mtl",
     "nlora",
     "olora",
     "pcll",
     "peft_task",
+    "progprompt",
     "recadam",
     "replay",
     "rho1",

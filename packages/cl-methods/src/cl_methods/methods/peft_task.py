@@ -27,6 +27,7 @@ selection (:func:`set_active`) is the same for prompts and LoRA, so TIL, the NLL
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -303,12 +304,19 @@ class PerTaskHeadsView(nn.Module):
 
 class NLLSelectView(nn.Module):
     """Generation where each sample is decoded by the seen adapter (LoRA or soft prompt) giving
-    its eval prompt the lowest mean next-token NLL."""
+    its eval prompt the lowest mean next-token NLL. ``activate(model, s)`` switches to task
+    ``s``'s adapter (default :func:`set_active`; AdapterCL passes its bottleneck adapters')."""
 
-    def __init__(self, model: nn.Module, current: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        current: int,
+        activate: Callable[[nn.Module, int], None] | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.current_task = current
+        self.activate = activate or set_active
 
     @property
     def config(self):
@@ -321,7 +329,7 @@ class NLLSelectView(nn.Module):
         target = input_ids[:, 1:]
         mask = attention_mask[:, 1:].float() * attention_mask[:, :-1].float()
         for s in range(self.current_task + 1):
-            set_active(self.model, s)
+            self.activate(self.model, s)
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
             nll = F.cross_entropy(logits.transpose(1, 2).float(), target, reduction="none")
             out.append((nll * mask).sum(-1) / mask.sum(-1).clamp(min=1))
@@ -335,13 +343,13 @@ class NLLSelectView(nn.Module):
         try:
             for s in torch.unique(choice).tolist():
                 idx = (choice == s).nonzero().flatten()
-                set_active(self.model, s)
+                self.activate(self.model, s)
                 gen = self.model.generate(
                     input_ids=input_ids[idx], attention_mask=attention_mask[idx], **kwargs
                 )
                 for k, i in enumerate(idx.tolist()):
                     rows[i] = gen[k]
         finally:
-            set_active(self.model, self.current_task)
+            self.activate(self.model, self.current_task)
         width = max(r.shape[0] for r in rows)
         return torch.stack([F.pad(r, (0, width - r.shape[0]), value=pad) for r in rows])
