@@ -133,11 +133,15 @@ def summary(run: Run, study: Path) -> str:
     from cl_eval.results import read_results
 
     res = read_results(study / run.rel_dir / "results.json")
+    scale = res.matrix.scale
+    if run.method.reference:  # joint training: one row, AP = its mean (see report.py)
+        row = [s for j in range(res.matrix.num_tasks) if (s := res.matrix.score(0, j)) is not None]
+        return f"joint AP {sum(row) * 100 / scale / max(len(row), 1):.1f}"
     m = res.recompute()
     diag = diagonal_mean(res.matrix)
 
     def f(v: float | None) -> str:
-        return "-" if v is None else f"{v * 100 / res.matrix.scale:.1f}"
+        return "-" if v is None else f"{v * 100 / scale:.1f}"
 
     ap, bwt, fg = (f(m.get(k)) for k in ("ap", "bwt", "forgetting"))
     return f"AP {ap} BWT {bwt} forgetting {fg} diag {f(diag)}"
