@@ -141,7 +141,8 @@ METHODS = {
 SEEDS = (1, 2, 3)
 CORE_METHODS = tuple(METHODS)
 EXTENDED_METHODS = ("seq", "seq_star_replay", "replay", "derpp", "seqlora", "olora", "mtl")
-#: the methods the slow test's orderings need, first (the grid runs in this order)
+#: the methods the slow test's orderings need (tests/apps_efficacy/test_efficacy_orderings.py),
+#: run first in each scenario
 PRIORITY = {
     "TIL": ("seqlora", "olora", "mtl"),
     "CIL": ("seq", "replay", "mtl"),
@@ -152,10 +153,6 @@ GRIDS = {
     for g in (
         Grid("core", ("topic3",), ("TIL", "CIL"), CORE_METHODS, SEEDS),
         Grid("extended", ("clinc150", "banking77"), ("CIL",), EXTENDED_METHODS, SEEDS),
-        # the slow test's setting: the orderings' methods on topic3 TIL and CIL
-        Grid(
-            "slow", ("topic3",), ("TIL", "CIL"), ("seq", "replay", "seqlora", "olora", "mtl"), SEEDS
-        ),
     )
 }
 
@@ -175,7 +172,7 @@ def expand(
 ) -> list[Run]:
     """The runs of ``grids`` (filters keep a subset), without duplicates, in run order: dataset,
     scenario, then seed-major over the priority methods so that a partial grid has every seed of
-    the slow test's methods first, then the other methods seed by seed."""
+    the slow test's methods first, then the other methods, all seeds of one after another."""
     for name, known in (("method", METHODS), ("dataset", DATASETS)):
         wanted = methods if name == "method" else datasets
         unknown = sorted(set(wanted or ()) - set(known))

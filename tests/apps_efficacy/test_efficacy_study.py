@@ -35,7 +35,7 @@ def test_core_grid_expands_in_priority_order():
 
 def test_filters_dedup_and_bad_names():
     runs = G.expand(
-        [G.GRIDS["core"], G.GRIDS["slow"]], methods=["olora"], seeds=[2], scenarios=["TIL"]
+        [G.GRIDS["core"], G.GRIDS["core"]], methods=["olora"], seeds=[2], scenarios=["TIL"]
     )
     assert [r.title for r in runs] == ["topic3 TIL olora seed 2"]
     ext = G.expand([G.GRIDS["extended"]], datasets=["banking77"])
