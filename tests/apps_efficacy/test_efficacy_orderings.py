@@ -27,7 +27,8 @@ from efficacy_app.grid import GRIDS, METHODS, PRIORITY, expand
 from efficacy_app.report import MethodResult, collect
 from efficacy_app.runner import run_all
 
-pytestmark = pytest.mark.slow
+# 18 MiniLM runs when nothing is reused: hours on 2 cores, beyond nox -s slow's --timeout=3600
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
 K = 2.0  # standard errors of the difference of two 3-seed means
 
 
