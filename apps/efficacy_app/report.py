@@ -225,6 +225,9 @@ def write_index(summaries: Sequence[dict[str, Any]], study: Path, grids: Sequenc
         + f"; total runtime of the finished runs {total_s / 3600:.2f} h (one run at a time).",
         "Run or complete it with `nox -s efficacy` (or `python apps/efficacy_study.py`); "
         "finished runs are skipped.",
+        "Findings, investigations and caveats (hand-written): [NOTES.md](NOTES.md)."
+        if (study / "NOTES.md").exists()
+        else "",
         "",
         "| dataset | scenario | table | runs finished | missing (method: seeds) | not registered |",
         "|---|---|---|---:|---|---|",
