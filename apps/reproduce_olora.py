@@ -62,6 +62,14 @@ SPEC = config.AppSpec(
 )
 
 
+#: printed after a smoke run: its numbers are no evidence about the method
+SMOKE_NOTE = (
+    "Note: the smoke model is a randomly initialised tiny T5 or LLaMA; its numbers show the "
+    "pipeline runs, not that the method works. The efficacy study (pretrained MiniLM, real data) "
+    "is in results/efficacy/README.md (README: 'Does it work?')."
+)
+
+
 @config.entry(DataError)
 def main(argv: list[str] | None = None) -> int:
     cfg = config.load(SPEC, argv)
@@ -142,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         plot=cfg.plot,
         extra={"task_update_analysis": analysis} if analysis is not None else None,
     )
+    if cfg.preset == "smoke":
+        print(SMOKE_NOTE, flush=True)
     return 0
 
 

@@ -68,6 +68,12 @@ def main() -> None:
     lines = [
         "# topic3, class-incremental, MiniLM encoder + per-task heads",
         "",
+        "> **Smoke-sized runs** (one seed each, small CPU budgets: most rows 24 examples per "
+        "class x 1 epoch, where the tasks are barely learned): they show the pipeline, not which "
+        "method works (e.g. O-LoRA ranks below IncLoRA here). For that, see the efficacy study in "
+        "[`results/efficacy/`](../efficacy/README.md): a budget where tasks are learned, 3 seeds, "
+        "MTL as the upper bound.",
+        "",
         "Produced by `results/classic/make_table.py` from the runs' `results.json` "
         "(`apps/run_cl.py --config apps/configs/classic/topic3_minilm_<method>.yaml`).",
         "",

@@ -24,6 +24,9 @@ def test_smoke_pipeline_writes_the_report(app, tmp_path):
     proc = app("reproduce_olora.py", *QUICK, "--output-dir", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "AP = " in proc.stdout and "BWT = " in proc.stdout
+    # one line says the smoke model is random and where the efficacy study is
+    note = [line for line in proc.stdout.splitlines() if "smoke model is a randomly" in line]
+    assert len(note) == 1 and "results/efficacy/README.md" in note[0]
     results = json.loads((out / "results.json").read_text())
     assert len(results["tasks"]) == 4
     rows = results["matrix"]

@@ -154,7 +154,8 @@ class ContinualTrainer:
         self._task_name = task.name
 
         if isinstance(self.model, TaskAwareModel):
-            self.model.begin_task(index)
+            # joint training (MTL) trains every task at once: every head is in play
+            self.model.begin_task(len(self._tasks) - 1 if method.joint_training else index)
         if saved is not None:
             method.on_task_resume(ctx, self.model)
             self.checkpoints.restore_model(saved, self.model)

@@ -1,0 +1,192 @@
+"""Run the study's runs one at a time, resumably (issue 17).
+
+Each run trains in ``<work>/<run>`` (checkpoints, predictions: large, never committed) through
+``apps/run_cl.py`` in a child process; when it finishes, its ``results.json``, ``results.md`` and
+``run_config.yaml`` and the plan (``plan.json``: the template and flags that define it) are copied
+to ``<study>/<run>`` and the work folder is deleted. A run whose study folder holds a complete
+``results.json`` with the same plan is skipped; an interrupted one (work folder without results)
+is restarted from scratch; one whose plan changed (a new budget) is rerun. One line per run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .grid import TEMPLATES, Run
+
+RUN_CL = Path(__file__).resolve().parents[1] / "run_cl.py"
+KEPT = ("results.json", "results.md", "run_config.yaml")
+PLAN = "plan.json"
+
+
+@dataclass
+class Outcome:
+    run: Run
+    status: str  # done | skipped | unavailable | failed
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def unavailable_reason(run: Run, root: Path = TEMPLATES) -> str | None:
+    """Why ``run`` cannot run on this branch (its method, or an option of it, is not registered),
+    or None."""
+    from cl_methods import available_methods, get_method_class
+
+    path = run.method.template_path(root)
+    if not path.is_file():
+        return f"method template {path} not found"
+    template = yaml.safe_load(path.read_text()) or {}
+    method = str(template.get("method", "seq"))
+    if method not in available_methods():
+        return f"method not registered: {method!r} (not on this branch)"
+    options = set((template.get("method_config") or {}).keys())
+    options |= {
+        f.split("=", 1)[0].removeprefix("--method_config.")
+        for f in run.method.flags
+        if f.startswith("--method_config.")
+    }
+    known = {f.name for f in dataclasses.fields(get_method_class(method).config_class)}
+    missing = sorted(options - known)
+    if missing:
+        return (
+            f"method not registered: {method!r} has no option {', '.join(missing)} on this branch"
+        )
+    return None
+
+
+def finished(run: Run, study: Path) -> bool:
+    """True when ``study/<run>`` holds a readable result of the same plan (results are copied
+    there only after ``run_cl.py`` exited cleanly, so a result there is a complete run)."""
+    from cl_eval.errors import EvalInputError
+    from cl_eval.results import read_results
+
+    folder = study / run.rel_dir
+    try:
+        plan = json.loads((folder / PLAN).read_text())
+        read_results(folder / "results.json")
+    except (OSError, ValueError, EvalInputError):
+        return False
+    return plan == run.plan_record()
+
+
+def state(run: Run, study: Path, work: Path) -> str:
+    """finished | stale (a result of another plan) | interrupted | new."""
+    if finished(run, study):
+        return "finished"
+    if (study / run.rel_dir / "results.json").exists():
+        return "stale"
+    if (work / run.rel_dir).exists():
+        return "interrupted"
+    return "new"
+
+
+def child_env(threads: int | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(threads)
+    return env
+
+
+def execute(run: Run, study: Path, work: Path, threads: int | None) -> tuple[bool, str]:
+    """Train ``run`` from scratch in its work folder; on success keep its results in the study."""
+    out = work / run.rel_dir
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    log = out / "log.txt"
+    cmd = [sys.executable, str(RUN_CL), *run.argv(out)]
+    with log.open("w") as stream:
+        stream.write(" ".join(cmd) + "\n")
+        stream.flush()
+        code = subprocess.run(
+            cmd, stdout=stream, stderr=subprocess.STDOUT, env=child_env(threads), check=False
+        ).returncode
+    if code != 0 or not (out / "results.json").exists():
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        return False, f"exit {code} ({tail[0][:200]}); log {log}"
+    dest = study / run.rel_dir
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        if (out / name).exists():
+            shutil.copy2(out / name, dest / name)
+    (dest / PLAN).write_text(json.dumps(run.plan_record(), indent=1) + "\n")
+    shutil.rmtree(out)
+    return True, ""
+
+
+def summary(run: Run, study: Path) -> str:
+    from cl_eval.aggregate import diagonal_mean
+    from cl_eval.results import read_results
+
+    res = read_results(study / run.rel_dir / "results.json")
+    scale = res.matrix.scale
+    if run.method.reference:  # joint training: one row, AP = its mean (see report.py)
+        row = [s for j in range(res.matrix.num_tasks) if (s := res.matrix.score(0, j)) is not None]
+        return f"joint AP {sum(row) * 100 / scale / max(len(row), 1):.1f}"
+    m = res.recompute()
+    diag = diagonal_mean(res.matrix)
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v * 100 / scale:.1f}"
+
+    ap, bwt, fg = (f(m.get(k)) for k in ("ap", "bwt", "forgetting"))
+    return f"AP {ap} BWT {bwt} forgetting {fg} diag {f(diag)}"
+
+
+def run_all(
+    runs: Sequence[Run],
+    study: Path,
+    work: Path,
+    *,
+    threads: int | None = None,
+    dry_run: bool = False,
+    execute_fn: Callable[[Run, Path, Path, int | None], tuple[bool, str]] = execute,
+    say: Callable[[str], None] = print,
+    on_done: Callable[[Run], None] | None = None,
+) -> list[Outcome]:
+    """Run every run not yet finished, in order, one at a time; one line each."""
+    outcomes = []
+    total = len(runs)
+    for i, run in enumerate(runs, 1):
+        head = f"[{i}/{total}] {run.title}:"
+        reason = unavailable_reason(run)
+        if reason:
+            outcomes.append(Outcome(run, "unavailable", reason))
+            say(f"{head} skipped, {reason}")
+            continue
+        now = state(run, study, work)
+        if now == "finished":
+            outcomes.append(Outcome(run, "skipped", "finished"))
+            say(f"{head} finished earlier, skipped ({summary(run, study)})")
+            continue
+        note = {"stale": " (plan changed: rerun)", "interrupted": " (interrupted: restarted)"}
+        if dry_run:
+            outcomes.append(Outcome(run, "skipped", "dry run"))
+            say(f"{head} would run{note.get(now, '')}")
+            continue
+        started = time.time()
+        ok, detail = execute_fn(run, study, work, threads)
+        seconds = time.time() - started
+        if ok:
+            outcomes.append(Outcome(run, "done", "", seconds))
+            say(f"{head} done in {seconds:.0f}s{note.get(now, '')} ({summary(run, study)})")
+            if on_done is not None:
+                on_done(run)
+        else:
+            outcomes.append(Outcome(run, "failed", detail, seconds))
+            say(f"{head} FAILED after {seconds:.0f}s: {detail}")
+    return outcomes

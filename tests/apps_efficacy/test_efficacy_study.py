@@ -1,0 +1,142 @@
+"""The efficacy study driver's logic with tiny stand-ins: grid expansion, skipping finished and
+unregistered runs, restarting interrupted ones, and the tables, budget check and plot written
+from hand-made results.json files (no training here; the real runs are `nox -s efficacy`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from efficacy_app import grid as G
+from efficacy_app.report import Section, write_index, write_section
+from efficacy_app.runner import run_all, state, unavailable_reason
+
+N = None
+
+
+def test_core_grid_expands_in_priority_order():
+    runs = G.expand([G.GRIDS["core"]])
+    assert len(runs) == 2 * len(G.CORE_METHODS) * 3
+    til = [(r.method.key, r.seed) for r in runs if r.scenario == "TIL"]
+    assert [r.scenario for r in runs[: len(til)]] == ["TIL"] * len(til)
+    # the slow test's methods first, every seed, seed-major; then the rest method by method
+    assert til[:9] == [(m, s) for s in (1, 2, 3) for m in ("seqlora", "olora", "mtl")]
+    assert til[9:12] == [("seq", 1), ("seq", 2), ("seq", 3)]
+    cil = [r.method.key for r in runs if r.scenario == "CIL"]
+    assert cil[:3] == ["seq", "replay", "mtl"]
+    # the same budget for every method of a dataset; the plan names the run
+    assert {tuple(r.dataset.budget.flags()) for r in runs} == {
+        tuple(G.DATASETS["topic3"].budget.flags())
+    }
+    plan = runs[0].plan()
+    assert "--scenario=TIL" in plan and "--seed=1" in plan and "--data.name=topic3" in plan
+
+
+def test_filters_dedup_and_bad_names():
+    runs = G.expand(
+        [G.GRIDS["core"], G.GRIDS["core"]], methods=["olora"], seeds=[2], scenarios=["TIL"]
+    )
+    assert [r.title for r in runs] == ["topic3 TIL olora seed 2"]
+    ext = G.expand([G.GRIDS["extended"]], datasets=["banking77"])
+    assert {r.dataset.name for r in ext} == {"banking77"} and len(ext) == 7 * 3
+    with pytest.raises(ValueError, match=r"unknown method.*nosuch"):
+        G.expand([G.GRIDS["core"]], methods=["nosuch"])
+
+
+def test_every_template_exists_and_names_its_method():
+    for row in G.METHODS.values():
+        assert row.template_path().is_file(), row.template
+
+
+def test_unregistered_method_is_skipped_with_a_line(tmp_path):
+    fake = tmp_path / "fake.yaml"
+    fake.write_text("method: nosuch_method\n")
+    opt = tmp_path / "opt.yaml"
+    opt.write_text("method: seq\nmethod_config: {no_such_option: 1}\n")
+    rows = [G.MethodRow("fake", "Fake", "fake.yaml"), G.MethodRow("opt", "Opt", "opt.yaml")]
+    runs = [G.Run(G.DATASETS["topic3"], "TIL", r, 1) for r in rows]
+    assert "method not registered: 'nosuch_method'" in unavailable_reason(runs[0], tmp_path)
+    assert "no option no_such_option" in unavailable_reason(runs[1], tmp_path)
+    real = G.Run(G.DATASETS["topic3"], "TIL", G.METHODS["olora"], 1)
+    assert unavailable_reason(real) is None
+
+
+def test_finished_skipped_interrupted_restarted_stale_rerun(tmp_path, write_run):
+    study, work = tmp_path / "study", tmp_path / "work"
+    runs = G.expand([G.GRIDS["core"]], methods=["seqlora", "olora", "mtl"], scenarios=["TIL"])
+    runs = runs[:3]  # seqlora, olora, mtl with seed 1
+    write_run(study, runs[0], [[90, N], [80, 85]])  # finished
+    (work / runs[1].rel_dir).mkdir(parents=True)  # interrupted: a work folder, no result
+    (work / runs[1].rel_dir / "junk").write_text("x")
+    stale = write_run(study, runs[2], [[70, 70]])  # a result of another plan
+    (stale / "plan.json").write_text(json.dumps({"template": "mtl.yaml", "flags": ["--old"]}))
+    assert [state(r, study, work) for r in runs] == ["finished", "interrupted", "stale"]
+
+    executed, lines = [], []
+
+    def fake_execute(run, study_dir, work_dir, threads):
+        executed.append((run.method.key, threads))
+        write_run(study_dir, run, [[88, N], [77, 86]])
+        return True, ""
+
+    outcomes = run_all(runs, study, work, threads=1, execute_fn=fake_execute, say=lines.append)
+    assert executed == [("olora", 1), ("mtl", 1)]
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+    assert len(lines) == 3 and "finished earlier, skipped" in lines[0]
+    assert "AP 82.5" in lines[0] and "forgetting 10.0" in lines[0]
+    assert "interrupted: restarted" in lines[1] and "plan changed: rerun" in lines[2]
+    assert "joint AP 88.0" in lines[2]  # MTL: the mean of its one row (88, N) -> 88
+    # a failing run is reported, not raised, and the next one still runs
+    runs2 = G.expand([G.GRIDS["core"]], methods=["inclora"], scenarios=["TIL"])
+    out = run_all(runs2, study, work, execute_fn=lambda *a: (False, "exit 1"), say=lines.append)
+    assert [o.status for o in out] == ["failed"] * 3 and "FAILED" in lines[-1]
+
+
+def _section(methods, unavailable=None):
+    planned = G.expand([G.GRIDS["core"]], methods=methods, scenarios=["TIL"])
+    return Section(G.DATASETS["topic3"], "TIL", planned, unavailable or {})
+
+
+def test_tables_budget_check_and_plot_from_hand_made_results(tmp_path, write_run):
+    study = tmp_path / "study"
+    section = _section(["seqlora", "olora", "mtl", "derpp"], {"derpp": "method not registered"})
+    by = {(r.method.key, r.seed): r for r in section.planned}
+    # SeqLoRA forgets task0 (90 -> 50, 70, 60); O-LoRA keeps it; MTL's joint row
+    for seed, last in ((1, 50), (2, 70), (3, 60)):
+        write_run(study, by["seqlora", seed], [[90, N], [last, 80]], runtime=100 + seed)
+        write_run(study, by["olora", seed], [[80, N], [80, 60 + seed]])
+    for seed in (1, 2):  # MTL with 2 of its 3 seeds
+        write_run(study, by["mtl", seed], [[90, 80 + 10 * (seed - 1)], [N, N]])
+    summary = write_section(section, study)
+    md = (study / "topic3_TIL.md").read_text()
+    assert "PARTIAL" in md and "8 of 12 planned runs" in md
+    row = next(line for line in md.splitlines() if line.startswith("| SeqLoRA"))
+    # AP: mean of (65, 75, 70) = 70 ± 5; forgetting (40, 20, 30): 30 ± 10; diag 85
+    assert "| 1,2,3 | 70.0 ± 5.0 | -30.0 ± 10.0 | 30.0 ± 10.0 | 85.0 ± 0.0 | 102 |" in row
+    # MTL: AP = mean of its joint row (90, 80) and (90, 90): 85 and 90 -> 87.5 ± 3.5
+    mtl = next(line for line in md.splitlines() if line.startswith("| MTL"))
+    assert "| 1,2 | 87.5 ± 3.5 | - | - | - |" in mtl and "reference" in mtl
+    # budget: 0.8 x MTL's task1 mean (85) = 68; O-LoRA's diag task1 = 61, 62, 63 fails
+    olora = summary["methods"]["olora"]
+    assert len(olora["budget_failures"]) == 3 and "task1 61.0 < 0.8 x 85.0" in md
+    assert summary["methods"]["seqlora"]["budget_failures"] == []
+    assert "not run: method not registered" in md and "derpp" in summary["unavailable"]
+    assert summary["missing"] == {"mtl": [3], "derpp": [1, 2, 3]}
+    # the cl-eval aggregate summary of each method, and the plot
+    agg = json.loads((study / "topic3" / "TIL" / "seqlora" / "summary.json").read_text())
+    assert len(agg["runs"]) == 3
+    png = study / "topic3_TIL.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "topic3_TIL.png" in md
+    index = write_index([summary], study, ["core"]).read_text()
+    assert "8/12" in index and "mtl: 3" in index and "| derpp |" in index
+
+
+def test_no_mtl_means_no_budget_check(tmp_path, write_run):
+    study = tmp_path / "study"
+    section = _section(["olora"])
+    run = dataclasses.replace(section.planned[0])
+    write_run(study, run, [[80, N], [80, 60]])
+    write_section(section, study, plot=False)
+    md = (study / "topic3_TIL.md").read_text()
+    assert "no MTL run yet: not checked" in md and not (study / "topic3_TIL.png").exists()
