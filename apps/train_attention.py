@@ -55,6 +55,7 @@ from cl_data.ckl import (
     write_ta_pool,
 )
 from cl_methods import jsonsafe
+from cl_methods.state_io import apply_umask
 from cl_methods.taalm import (
     InnerConfig,
     LoraSettings,
@@ -148,6 +149,7 @@ def build_models(
             model = tiny_llama(len(tok), TA_SMOKE_WIDTH[role], seed, tok)
             paths[role] = str((out / "models" / role).resolve())
             model.save_pretrained(paths[role])
+            apply_umask(paths[role])
         theta_name, phi_name = paths["theta"], paths["phi"]
     else:
         theta_name, phi_name = args.theta_model, args.phi_model

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from cl_data.ckl import build_smoke_tokenizer
+from cl_methods.state_io import apply_umask
 from cl_methods.taalm import (
     LoraSettings,
     add_lora,
@@ -68,6 +69,7 @@ def smoke_model(tok: Any, folder: Path, layers: int, width: int, seed: int) -> s
             use_cache=False,
         )
         LlamaForCausalLM(cfg).save_pretrained(folder)
+        apply_umask(folder)
     return str(folder.resolve())
 
 

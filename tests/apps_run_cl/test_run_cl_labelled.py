@@ -120,4 +120,13 @@ def test_relation_datasets_from_a_folder(run_cl, write_yaml, tmp_path, dataset) 
     # a folder whose relations do not split into 8 tasks fails at load, naming the file
     bad = _relation_folder(tmp_path / "bad", [f"{prefix}{c}" for c in range(12)])
     with pytest.raises(ValueError, match=r"train.json: 12 classes do not split into 8 equal"):
-        run_cl.main(["--config", str(path), "--data.dir", str(bad), "--output_dir", str(out)])
+        run_cl.main(
+            [
+                "--config",
+                str(path),
+                "--data.dir",
+                str(bad),
+                "--output_dir",
+                str(tmp_path / "bad_run"),
+            ]
+        )

@@ -135,6 +135,15 @@ def save_safetensors(tensors: dict[str, Any], path: str | Path, metadata=None) -
     os.chmod(path, umask_mode())
 
 
+def apply_umask(folder: str | Path) -> None:
+    """Give every file under ``folder`` the mode ``open()`` would give: for folders written by
+    ``save_pretrained``, whose safetensors files come out readable by the owner only."""
+    mode = umask_mode()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import random
 import shutil
@@ -245,6 +246,33 @@ class Position:
     task_skipped: int = 0  # optimizer steps of this task skipped for non-finite values
     task_loss_sum: float = 0.0  # finite step losses of this task so far (its mean_loss)
     task_loss_count: int = 0
+
+    def advance(self, loss: float) -> None:
+        """One optimizer step done; a finite loss joins the task's mean (kept over a resume)."""
+        self.step_in_epoch += 1
+        self.task_step += 1
+        self.global_step += 1
+        if math.isfinite(loss):
+            self.task_loss_sum += loss
+            self.task_loss_count += 1
+
+    def end_task(self, name: str, steps: int, warn: bool) -> tuple[int, float | None]:
+        """Close the task's counters: (skipped steps, mean finite loss), warning about skips."""
+        skipped, count = self.task_skipped, self.task_loss_count
+        if skipped and warn:
+            log.warning(
+                "task %s: %d of %d optimizer steps skipped (non-finite loss or gradient)",
+                name, skipped, steps,
+            )  # fmt: skip
+        mean_loss = float(self.task_loss_sum / count) if count else None
+        self.epoch = self.step_in_epoch = self.task_step = self.task_skipped = 0
+        self.task_loss_sum, self.task_loss_count = 0.0, 0
+        return skipped, mean_loss
+
+
+class DivergedError(FloatingPointError):
+    """Too many optimizer steps in a row had a non-finite loss or gradient: the run stops
+    rather than report numbers of a diverged model."""
 
 
 class Checkpointer:

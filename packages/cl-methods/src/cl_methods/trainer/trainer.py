@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..method import Method, RunInfo, StepInfo, TaskAwareModel, TaskContext
 from .callbacks import TrainerCallback, TrainerView
-from .checkpoint import Checkpointer, Position
+from .checkpoint import Checkpointer, DivergedError, Position
 from .config import TrainerConfig
 from .distributed import check_supported, make_accelerator, prepare_task, release_task
 from .optim import default_optimizer, grads_finite, task_scheduler
@@ -40,11 +40,6 @@ from .tasks import MODEL_INPUT_KEYS, Evaluate, TrainTask
 from .untrained import untrained_task
 
 log = logging.getLogger(__name__)
-
-
-class DivergedError(FloatingPointError):
-    """Too many optimizer steps in a row had a non-finite loss or gradient: the run stops
-    rather than report numbers of a diverged model."""
 
 
 class ContinualTrainer:
@@ -197,22 +192,17 @@ class ContinualTrainer:
                 filler = schedule.epoch_batches(self.pos.epoch)[0]
                 loss, penalty = self._forward_backward(ctx, data, slots, filler)
                 applied = self._optimizer_step(prepared, scheduler, params, loss, penalty)
-                self.pos.step_in_epoch += 1
-                self.pos.task_step += 1
-                self.pos.global_step += 1
+                self.pos.advance(loss)
                 step = StepInfo(applied, self.pos.task_step, self.pos.global_step)
                 method.after_optimizer_step(self.model, step)
                 prepared.zero_grad(set_to_none=True)
-                if math.isfinite(loss):  # the task's mean loss survives a resume
-                    self.pos.task_loss_sum += loss
-                    self.pos.task_loss_count += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if self.pos.global_step % max(cfg.log_every, 1) == 0:
                     lr_now = scheduler.get_last_lr()[0]
                     record = {"train/loss": loss, "train/penalty": penalty, "train/lr": lr_now}
-                    record |= {"train/applied": float(applied), "task": index}
-                    record |= {"train/skipped": self.pos.task_skipped}
+                    record |= {"train/applied": float(applied), "task": index,
+                               "train/skipped": self.pos.task_skipped}  # fmt: skip
                     acc.log(record, step=self.pos.global_step)
                 if cfg.checkpoint_every and self.pos.global_step % cfg.checkpoint_every == 0:
                     self._save_checkpoint(result, optimizer, scheduler)
@@ -228,16 +218,7 @@ class ContinualTrainer:
             method.export_task(ctx, self.model, self.outputs.task_folder(index, task.name))
         release_task(acc)
         self._train_model = self.model
-        skipped = self.pos.task_skipped
-        if skipped and acc.is_main_process:
-            log.warning(
-                "task %s: %d of %d optimizer steps skipped (non-finite loss or gradient)",
-                task.name, skipped, ctx.total_steps,
-            )  # fmt: skip
-        count = self.pos.task_loss_count
-        mean_loss = float(self.pos.task_loss_sum / count) if count else None
-        self.pos.epoch = self.pos.step_in_epoch = self.pos.task_step = self.pos.task_skipped = 0
-        self.pos.task_loss_sum, self.pos.task_loss_count = 0.0, 0
+        skipped, mean_loss = self.pos.end_task(task.name, ctx.total_steps, acc.is_main_process)
         return {"task": task.name, "steps": ctx.total_steps, "epochs": epochs, "lr": lr,
                 "examples": len(data), "mean_loss": mean_loss, "skipped_steps": skipped,
                 "seconds": round(time.time() - started, 2)}  # fmt: skip
