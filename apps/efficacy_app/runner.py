@@ -1,6 +1,7 @@
 """Run the study's runs one at a time, resumably (issue 17).
 
-Each run trains in ``<work>/<run>`` (checkpoints, predictions: large, never committed) through
+Each run trains in ``<work>/<run>/run`` (checkpoints, predictions: large, never committed; the
+child's log beside it in ``<work>/<run>/log.txt``) through
 ``apps/run_cl.py`` in a child process; when it finishes, its ``results.json``, ``results.md`` and
 ``run_config.yaml`` and the plan (``plan.json``: the template and flags that define it) are copied
 to ``<study>/<run>`` and the work folder is deleted. A run whose study folder holds a complete
@@ -103,11 +104,12 @@ def child_env(threads: int | None) -> dict[str, str]:
 
 def execute(run: Run, study: Path, work: Path, threads: int | None) -> tuple[bool, str]:
     """Train ``run`` from scratch in its work folder; on success keep its results in the study."""
-    out = work / run.rel_dir
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    log = out / "log.txt"
+    folder = work / run.rel_dir
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    log = folder / "log.txt"
+    out = folder / "run"  # run_cl.py claims an empty or new folder only: the log stays beside it
     cmd = [sys.executable, str(RUN_CL), *run.argv(out)]
     with log.open("w") as stream:
         stream.write(" ".join(cmd) + "\n")
@@ -124,7 +126,7 @@ def execute(run: Run, study: Path, work: Path, threads: int | None) -> tuple[boo
         if (out / name).exists():
             shutil.copy2(out / name, dest / name)
     (dest / PLAN).write_text(json.dumps(run.plan_record(), indent=1) + "\n")
-    shutil.rmtree(out)
+    shutil.rmtree(folder)
     return True, ""
 
 

@@ -1,5 +1,6 @@
 """Slow (`nox -s slow`): the orderings the literature establishes, on the study's small setting
-(topic3 with the pretrained MiniLM + heads, TIL and CIL, seeds 1 2 3, the study's budget):
+(topic3 with the pretrained MiniLM + heads, TIL and CIL, seeds 1 2 3, the study's budget; TIL
+SeqLoRA and O-LoRA also seeds 4 and 5, see ``efficacy_app.grid.MORE_SEEDS``):
 
 - TIL: O-LoRA forgets less than SeqLoRA;
 - CIL: Replay's AP beats SEQ's;
@@ -9,7 +10,7 @@ The runs are the efficacy study's (the core grid's first runs: TIL SeqLoRA, O-Lo
 Replay, MTL), in ``$CL_EFFICACY_STUDY``
 when set (finished runs there are reused: point it at results/efficacy to check the committed
 study, and only what is missing trains), else in a temporary folder (everything trains: about
-1.5 h of one free core). With ``CL_EFFICACY_NO_TRAIN=1`` nothing trains: an ordering whose runs
+2 h of one free core). With ``CL_EFFICACY_NO_TRAIN=1`` nothing trains: an ordering whose runs
 are not all in the study folder is skipped, naming them. Margins come from the seeds' spread:
 "A beats B" needs the gap of the means to exceed ``K`` standard errors of the difference, "A at
 or above B" allows B to be higher by less than ``K`` standard errors (the seeds cannot tell them
@@ -27,9 +28,9 @@ from efficacy_app.grid import GRIDS, METHODS, PRIORITY, expand
 from efficacy_app.report import MethodResult, collect
 from efficacy_app.runner import run_all
 
-# 18 MiniLM runs when nothing is reused: hours on 2 cores, beyond nox -s slow's --timeout=3600
+# 22 MiniLM runs when nothing is reused: hours on 2 cores, beyond nox -s slow's --timeout=3600
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
-K = 2.0  # standard errors of the difference of two 3-seed means
+K = 2.0  # standard errors of the difference of two means over 3 (or 5) seeds
 
 
 def _study(tmp_path_factory) -> Path:

@@ -17,12 +17,15 @@ N = None
 
 def test_core_grid_expands_in_priority_order():
     runs = G.expand([G.GRIDS["core"]])
-    assert len(runs) == 2 * len(G.CORE_METHODS) * 3
+    # 3 seeds everywhere, plus seeds 4 and 5 for TIL SeqLoRA and O-LoRA (the forgetting ordering)
+    assert len(runs) == 2 * len(G.CORE_METHODS) * 3 + 2 * 2
     til = [(r.method.key, r.seed) for r in runs if r.scenario == "TIL"]
     assert [r.scenario for r in runs[: len(til)]] == ["TIL"] * len(til)
     # the slow test's methods first, every seed, seed-major; then the rest method by method
     assert til[:9] == [(m, s) for s in (1, 2, 3) for m in ("seqlora", "olora", "mtl")]
-    assert til[9:12] == [("seq", 1), ("seq", 2), ("seq", 3)]
+    assert til[9:13] == [("seqlora", 4), ("olora", 4), ("seqlora", 5), ("olora", 5)]
+    assert til[13:16] == [("seq", 1), ("seq", 2), ("seq", 3)]
+    assert G.GRIDS["core"].seeds_of("CIL", "seqlora") == (1, 2, 3)
     cil = [r.method.key for r in runs if r.scenario == "CIL"]
     assert cil[:3] == ["seq", "replay", "mtl"]
     # the same budget for every method of a dataset; the plan names the run
@@ -94,7 +97,7 @@ def test_finished_skipped_interrupted_restarted_stale_rerun(tmp_path, write_run)
 
 
 def _section(methods, unavailable=None):
-    planned = G.expand([G.GRIDS["core"]], methods=methods, scenarios=["TIL"])
+    planned = G.expand([G.GRIDS["core"]], methods=methods, scenarios=["TIL"], seeds=[1, 2, 3])
     return Section(G.DATASETS["topic3"], "TIL", planned, unavailable or {})
 
 
@@ -140,3 +143,34 @@ def test_no_mtl_means_no_budget_check(tmp_path, write_run):
     write_section(section, study, plot=False)
     md = (study / "topic3_TIL.md").read_text()
     assert "no MTL run yet: not checked" in md and not (study / "topic3_TIL.png").exists()
+
+
+CHILD = """
+import sys, types
+from pathlib import Path
+sys.path.insert(0, {apps!r})
+from common.run_folder import claim
+out = Path(next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--output_dir=")))
+claim(types.SimpleNamespace(resume=False, overwrite=False), out)  # what run_cl.py does first
+out.mkdir(parents=True, exist_ok=True)
+(out / "results.json").write_text(Path({results!r}).read_text())
+"""
+
+
+def test_execute_hands_run_cl_a_folder_it_accepts(tmp_path, write_run, monkeypatch):
+    """run_cl.py refuses an output folder holding files that are not a run: the driver's log
+    must not be in it (the first sitting after the reliability merge failed every run so)."""
+    from efficacy_app import runner
+
+    run = G.expand([G.GRIDS["core"]], methods=["seq"], seeds=[1], scenarios=["CIL"])[0]
+    template = write_run(tmp_path / "template", run, [[90, N], [80, 85]]) / "results.json"
+    child = tmp_path / "child.py"
+    child.write_text(CHILD.format(apps=str(runner.RUN_CL.parent), results=str(template)))
+    monkeypatch.setattr(runner, "RUN_CL", child)
+    study, work = tmp_path / "study", tmp_path / "work"
+    (work / run.rel_dir).mkdir(parents=True)  # an interrupted earlier attempt
+    (work / run.rel_dir / "stale.txt").write_text("x")
+    ok, detail = runner.execute(run, study, work, threads=1)
+    assert ok, detail
+    assert (study / run.rel_dir / "results.json").exists()
+    assert (study / run.rel_dir / "plan.json").exists() and not (work / run.rel_dir).exists()
