@@ -25,26 +25,12 @@ from dataclasses import dataclass, field
 
 from common import config, run_folder
 from common.lora_config import LORA_METHODS, LoRARunConfig, presets
-from common.recipe import (
-    accumulation,
-    attach,
-    every_task,
-    generation_evaluator,
-    hardware,
-    load_benchmark,
-    load_model,
-    make_encoder,
-    precision,
-    task_update_analysis,
-    train_tasks,
-    trainer_settings,
-)
-from common.report import write_run_report
+from common.lora_run import LoRARecipe, train_and_report
+from common.recipe import attach, every_task, load_benchmark, load_model
 from tables.nlora import nlora_batch, nlora_task_params
 
 from cl_data.errors import DataError
-from cl_eval import exact_match
-from cl_methods import ContinualTrainer, RunInfo, build_method
+from cl_methods import RunInfo, build_method
 
 
 @dataclass
@@ -86,63 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     global_batch = cfg.global_batch or paper_global
     per_device = cfg.per_device_batch or paper_per_device
 
-    # Trainer: encoded tasks, AdamW, greedy generation scored by exact match
-    encoder = make_encoder(tokenizer, causal_lm, cfg)
-    tasks = train_tasks(stream, encoder, per_task)
-    trainer_cfg = trainer_settings(
-        cfg,
-        epochs=per_task[0]["epochs"],
-        lr=per_task[0]["lr"],
-        batch_size=per_device,
-        grad_accum=accumulation(global_batch, per_device),
-        weight_decay=cfg.weight_decay,
-        lr_scheduler=cfg.lr_scheduler,
-        warmup_steps=cfg.warmup_steps,
-        mixed_precision=precision(cfg.precision, causal_lm),
-        eval_future=cfg.eval_future,
-        eval_before_training=cfg.eval_before,
-    )
-    evaluate = generation_evaluator(
-        encoder, tokenizer, exact_match, max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.eval_batch_size, progress=cfg.progress,
+    recipe = LoRARecipe(
+        "N-LoRA", cfg, model, tokenizer, method, causal_lm, model_name, stream, data_source,
+        per_task, global_batch, per_device,
     )  # fmt: skip
-    trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate)
-    run_folder.save(cfg, cfg.output_dir)
-    print(
-        f"N-LoRA: method {method.name}, model {model_name}, order {cfg.order} ({', '.join(names)})"
-        f", data {data_source}, global batch {global_batch} = {per_device} x "
-        f"{trainer_cfg.grad_accum} x {trainer.accelerator.num_processes}, output {cfg.output_dir}",
-        flush=True,
-    )
-    result = trainer.fit(tasks, resume=cfg.resume)
-
-    # Report: R, AP, BWT, the heatmap, and the task-update analysis of stacked adapters
-    if not trainer.accelerator.is_main_process:
-        return 0
-    title = f"N-LoRA order {cfg.order} {method.name}"
-    analysis = None
-    if cfg.analysis:
-        analysis = task_update_analysis(
-            trainer.model, names, trainer.output_dir, cfg.plot, f"{title}: task updates"
-        )
-    write_run_report(
-        result,
-        cfg.output_dir,
-        name=title + ("-smoke" if cfg.preset == "smoke" else ""),
-        config={
-            "run": config.plain(cfg),
-            "model": model_name,
-            "data": data_source,
-            "tasks": names,
-            "task_params": per_task,
-            "method": {"name": method.name, **method.config.to_dict()},
-            "trainer": trainer_cfg.to_dict(),
-        },
-        hardware=hardware(trainer, global_batch),
-        plot=cfg.plot,
-        extra={"task_update_analysis": analysis} if analysis is not None else None,
-    )
-    return 0
+    return train_and_report(recipe)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ def test_llama_smoke_writes_results_and_the_task_update_analysis(tmp_path, capsy
     stdout = capsys.readouterr().out
     assert "AP = " in stdout and "BWT = " in stdout and "tiny-llama" in stdout
     assert "task updates (mean over layers and task pairs): collision_rate" in stdout
+    assert "smoke model is a randomly initialised" in stdout  # the shared recipe says so
     results = json.loads((out / "results.json").read_text())
     assert len(results["tasks"]) == 4 and results["metrics"]["ap"] is not None
     analysis = results["extra"]["task_update_analysis"]
