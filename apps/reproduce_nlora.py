@@ -23,14 +23,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from common import config, run_folder
+from common import config
 from common.lora_config import LORA_METHODS, LoRARunConfig, presets
-from common.lora_run import LoRARecipe, train_and_report
-from common.recipe import attach, every_task, load_benchmark, load_model
+from common.lora_run import PaperTable, run_lora_app
+from common.recipe import every_task
 from tables.nlora import nlora_batch, nlora_task_params
 
 from cl_data.errors import DataError
-from cl_methods import RunInfo, build_method
 
 
 @dataclass
@@ -48,35 +47,19 @@ SPEC = config.AppSpec(
 )
 
 
-@config.entry(DataError)
-def main(argv: list[str] | None = None) -> int:
-    cfg = config.load(SPEC, argv)
-    run_folder.claim(cfg, cfg.output_dir)
-
-    # Data: the order's tasks (the embedded synthetic ones for the smoke preset)
-    stream, data_source = load_benchmark(cfg)
-    names = list(stream.names)
-
-    # Model: frozen T5-large, or a causal LM (which gets the LLaMA settings)
-    model, tokenizer, causal_lm, model_name = load_model(cfg, SPEC.prog)
-
-    # Method: N-LoRA, O-LoRA or a baseline, attached now so that a model it cannot adapt fails
-    method = build_method(SPEC.methods[cfg.method], cfg.method_config)
-    method.bind_run(RunInfo(num_tasks=len(names), task_names=tuple(names)))
-    model = attach(method, model, model_name)
-
+def paper_table(cfg: NLoRARun, names: list[str], causal_lm: bool) -> PaperTable:
     # The paper's per-task lr, epochs and lambda_1 (T5 or LLaMA table); set values win
     per_task = nlora_task_params(cfg.order, names, causal_lm, lambda_1=cfg.lambda_1)
     every_task(per_task, lr=cfg.lr, epochs=cfg.epochs)
     paper_global, paper_per_device = nlora_batch(cfg.order, causal_lm)
     global_batch = cfg.global_batch or paper_global
     per_device = cfg.per_device_batch or paper_per_device
+    return PaperTable(per_task, global_batch, per_device)
 
-    recipe = LoRARecipe(
-        "N-LoRA", cfg, model, tokenizer, method, causal_lm, model_name, stream, data_source,
-        per_task, global_batch, per_device,
-    )  # fmt: skip
-    return train_and_report(recipe)
+
+@config.entry(DataError)
+def main(argv: list[str] | None = None) -> int:
+    return run_lora_app(SPEC, argv, "N-LoRA", paper_table)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from common import config, run_folder
+from common import config
 from common.lora_config import LORA_METHODS, LoRARunConfig, presets
-from common.lora_run import LoRARecipe, train_and_report
-from common.recipe import attach, every_task, load_benchmark, load_model
+from common.lora_run import PaperTable, run_lora_app
+from common.recipe import every_task
 from tables.olora import GLOBAL_BATCH, PER_DEVICE_BATCH, olora_task_params
 
 from cl_data.errors import DataError
-from cl_methods import RunInfo, build_method
 
 
 @dataclass
@@ -48,35 +47,19 @@ SPEC = config.AppSpec(
 )
 
 
-@config.entry(DataError)
-def main(argv: list[str] | None = None) -> int:
-    cfg = config.load(SPEC, argv)
-    run_folder.claim(cfg, cfg.output_dir)
-
-    # Data: the order's tasks (the embedded synthetic ones for the smoke preset)
-    stream, data_source = load_benchmark(cfg)
-    names = list(stream.names)
-
-    # Model: frozen T5-large, or a causal LM (which gets the LLaMA settings)
-    model, tokenizer, causal_lm, model_name = load_model(cfg, SPEC.prog)
-
-    # Method: O-LoRA or a baseline, attached now so that a model it cannot adapt fails at once
-    method = build_method(SPEC.methods[cfg.method], cfg.method_config)
-    method.bind_run(RunInfo(num_tasks=len(names), task_names=tuple(names)))
-    model = attach(method, model, model_name)
-
+def paper_table(cfg: OLoRARun, names: list[str], causal_lm: bool) -> PaperTable:
     # The paper's per-task lr, epochs and lambdas; a value set in the configuration wins
     per_task = olora_task_params(cfg.order, names, causal_lm)
     every_task(per_task, lr=cfg.lr, epochs=cfg.epochs, lambda_1=cfg.lambda_1)
     every_task(per_task, lambda_2=cfg.lambda_2)
     global_batch = cfg.global_batch or GLOBAL_BATCH
     per_device = cfg.per_device_batch or PER_DEVICE_BATCH["causal" if causal_lm else "t5"]
+    return PaperTable(per_task, global_batch, per_device)
 
-    recipe = LoRARecipe(
-        "O-LoRA", cfg, model, tokenizer, method, causal_lm, model_name, stream, data_source,
-        per_task, global_batch, per_device,
-    )  # fmt: skip
-    return train_and_report(recipe)
+
+@config.entry(DataError)
+def main(argv: list[str] | None = None) -> int:
+    return run_lora_app(SPEC, argv, "O-LoRA", paper_table)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,27 @@
-"""The common second half of the O-LoRA and N-LoRA recipes: once an app has its data, model,
-method and the paper's per-task table, encode the tasks, train them in order and write the report.
+"""The O-LoRA and N-LoRA recipe, shared: an app brings its configuration and its paper's table
+(per-task lr, epochs, lambdas and the batch); this loads the data and the model, attaches the
+method, trains the tasks in order and writes the report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from cl_eval import exact_match
-from cl_methods import ContinualTrainer, Method
+from cl_methods import ContinualTrainer, Method, RunInfo, build_method
 
 from . import config, run_folder
 from .recipe import (
     accumulation,
+    attach,
     generation_evaluator,
     hardware,
+    load_benchmark,
+    load_model,
     make_encoder,
     precision,
     task_update_analysis,
@@ -34,6 +39,53 @@ SMOKE_NOTE = (
 
 
 @dataclass
+class PaperTable:
+    """The paper's settings for this run (a value set in the configuration already applied)."""
+
+    per_task: list[dict[str, Any]]  # one dict per task: lr, epochs, lambdas
+    global_batch: int
+    per_device: int
+
+
+#: (configuration, task names, causal LM?) -> the paper's settings for the run
+TableFn = Callable[[Any, list[str], bool], PaperTable]
+
+
+def run_lora_app(spec: config.AppSpec, argv: list[str] | None, label: str, table: TableFn) -> int:
+    """The whole recipe of ``spec``'s app: ``label`` names the paper in the output."""
+    cfg = config.load(spec, argv)
+    run_folder.claim(cfg, cfg.output_dir)
+
+    # Data: the order's tasks (the embedded synthetic ones for the smoke preset)
+    stream, data_source = load_benchmark(cfg)
+    names = list(stream.names)
+
+    # Model: frozen T5-large, or a causal LM (which gets the LLaMA settings)
+    model, tokenizer, causal_lm, model_name = load_model(cfg, spec.prog)
+
+    # Method: the paper's or a baseline, attached now so that a model it cannot adapt fails at once
+    method = build_method(spec.methods[cfg.method], cfg.method_config)
+    method.bind_run(RunInfo(num_tasks=len(names), task_names=tuple(names)))
+    model = attach(method, model, model_name)
+
+    paper = table(cfg, names, causal_lm)
+    return train_and_report(
+        LoRARecipe(
+            label=label,
+            cfg=cfg,
+            model=model,
+            tokenizer=tokenizer,
+            method=method,
+            causal_lm=causal_lm,
+            model_name=model_name,
+            stream=stream,
+            data_source=data_source,
+            paper=paper,
+        )
+    )
+
+
+@dataclass
 class LoRARecipe:
     """What the app settled before training (``label`` names the paper in the output)."""
 
@@ -46,24 +98,22 @@ class LoRARecipe:
     model_name: str
     stream: Any
     data_source: str
-    per_task: list[dict[str, Any]]
-    global_batch: int
-    per_device: int
+    paper: PaperTable
 
 
 def train_and_report(r: LoRARecipe) -> int:
     """Train every task (resuming when asked), then write R, AP, BWT, the heatmap and the
     task-update analysis of the stacked adapters into ``cfg.output_dir``."""
-    cfg, names = r.cfg, list(r.stream.names)
+    cfg, names, paper = r.cfg, list(r.stream.names), r.paper
     # Trainer: encoded tasks, AdamW, greedy generation scored by exact match
     encoder = make_encoder(r.tokenizer, r.causal_lm, cfg)
-    tasks = train_tasks(r.stream, encoder, r.per_task)
+    tasks = train_tasks(r.stream, encoder, paper.per_task)
     trainer_cfg = trainer_settings(
         cfg,
-        epochs=r.per_task[0]["epochs"],
-        lr=r.per_task[0]["lr"],
-        batch_size=r.per_device,
-        grad_accum=accumulation(r.global_batch, r.per_device),
+        epochs=paper.per_task[0]["epochs"],
+        lr=paper.per_task[0]["lr"],
+        batch_size=paper.per_device,
+        grad_accum=accumulation(paper.global_batch, paper.per_device),
         weight_decay=cfg.weight_decay,
         lr_scheduler=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_steps,
@@ -79,8 +129,8 @@ def train_and_report(r: LoRARecipe) -> int:
     run_folder.save(cfg, cfg.output_dir)
     print(
         f"{r.label}: method {r.method.name}, model {r.model_name}, order {cfg.order} "
-        f"({', '.join(names)}), data {r.data_source}, global batch {r.global_batch} = "
-        f"{r.per_device} x {trainer_cfg.grad_accum} x {trainer.accelerator.num_processes}, "
+        f"({', '.join(names)}), data {r.data_source}, global batch {paper.global_batch} = "
+        f"{paper.per_device} x {trainer_cfg.grad_accum} x {trainer.accelerator.num_processes}, "
         f"output {cfg.output_dir}",
         flush=True,
     )
@@ -102,11 +152,11 @@ def train_and_report(r: LoRARecipe) -> int:
             "model": r.model_name,
             "data": r.data_source,
             "tasks": names,
-            "task_params": r.per_task,
+            "task_params": paper.per_task,
             "method": {"name": r.method.name, **r.method.config.to_dict()},
             "trainer": trainer_cfg.to_dict(),
         },
-        hardware=hardware(trainer, r.global_batch),
+        hardware=hardware(trainer, paper.global_batch),
         plot=cfg.plot,
         extra={"task_update_analysis": analysis} if analysis is not None else None,
     )
