@@ -14,6 +14,7 @@ must reach ``RATIO`` x MTL's mean score on task j.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,11 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
             continue
         paths = [study / r.rel_dir / "results.json" for r in done]
         res = collect(METHODS[key], paths, [r.seed for r in done])
-        write_aggregate(res.aggregate, study / ds.name / scenario / key / "summary.md")
+        summary_md = study / ds.name / scenario / key / "summary.md"
+        for info in res.aggregate.runs:  # committed: name the files relative to the summary
+            if info.source is not None:
+                info.source = os.path.relpath(info.source, summary_md.parent)
+        write_aggregate(res.aggregate, summary_md)
         task_names = task_names or list(res.aggregate.tasks)
         all_paths += paths
         results.append(res)

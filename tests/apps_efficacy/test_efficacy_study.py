@@ -129,6 +129,9 @@ def test_tables_budget_check_and_plot_from_hand_made_results(tmp_path, write_run
     # the cl-eval aggregate summary of each method, and the plot
     agg = json.loads((study / "topic3" / "TIL" / "seqlora" / "summary.json").read_text())
     assert len(agg["runs"]) == 3
+    # committed summaries name their runs relative to themselves, not by this machine's paths
+    sources = [r.get("source") for r in agg["runs"]]
+    assert sources == [f"seed{s}/results.json" for s in (1, 2, 3)], sources
     png = study / "topic3_TIL.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "topic3_TIL.png" in md
     index = write_index([summary], study, ["core"]).read_text()
