@@ -11,15 +11,13 @@ from typing import Any, Literal
 
 from cl_methods import MethodConfig
 
+from . import fields
 from .config import FieldError
+from .fields import h as _h
 from .models import check_model_folder
 
 LORA_METHODS = {m: m for m in ("olora", "nlora", "seqft", "seqlora", "inclora", "mtl")}
 SMOKE_ARCHS = ("t5", "llama", "llama-gqa")
-
-
-def _h(text: str, **bounds: float) -> dict[str, Any]:
-    return {"help": text, **bounds}
 
 
 @dataclass
@@ -106,19 +104,10 @@ class LoRARunConfig:
     checkpoint_every: int = field(
         default=0, metadata=_h("optimizer steps between checkpoints (0: after each task)", min=0)
     )
-    max_consecutive_nonfinite: int = field(
-        default=5,
-        metadata=_h(
-            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
-            "loss or gradient (0: never)",
-            min=0,
-        ),
-    )
-    log_with: str = field(
-        default="tensorboard", metadata=_h("comma-separated accelerate trackers, or none")
-    )
-    progress: bool = field(default=True, metadata=_h("progress bars"))
-    plot: bool = field(default=True, metadata=_h("heatmap PNG"))
+    max_consecutive_nonfinite: int = fields.max_nonfinite()
+    log_with: str = fields.log_with()
+    progress: bool = fields.progress()
+    plot: bool = fields.plot()
     analysis: bool = field(
         default=True,
         metadata=_h("task-update analysis (collision rate, subspace overlap) of stacked adapters"),

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from common import fields
 from common.config import FieldError
+from common.fields import h as _h
 from common.models import check_model_folder
 
 from cl_methods import MethodConfig, available_methods
@@ -27,10 +29,6 @@ DATA_FAMILY = {
 }
 DATA_NAMES = (*DATA_FAMILY, "dir")
 BUILTIN_BACKBONES = ("minilm", "tiny-bert", "tiny-llama", "tiny-llama-wide")
-
-
-def _h(text: str, **bounds: float) -> dict[str, Any]:
-    return {"help": text, **bounds}
 
 
 @dataclass
@@ -124,16 +122,9 @@ class Trainer:
         metadata=_h("optimizer settings by parameter-name prefix, e.g. {heads: {lr: 1.0e-3}}"),
     )
     checkpoint_every: int = field(default=0, metadata=_h("steps between checkpoints", min=0))
-    max_consecutive_nonfinite: int = field(
-        default=5,
-        metadata=_h(
-            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
-            "loss or gradient (0: never)",
-            min=0,
-        ),
-    )
+    max_consecutive_nonfinite: int = fields.max_nonfinite()
     log_with: tuple[str, ...] = field(default=(), metadata=_h("accelerate trackers"))
-    progress: bool = field(default=True, metadata=_h("progress bars"))
+    progress: bool = fields.progress()
 
 
 @dataclass

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from common import fields
 from common.config import FieldError
+from common.fields import h as _h
 from common.models import check_model_folder
 
 from cl_methods import MethodConfig
@@ -57,10 +59,6 @@ def presets(name: str | None, early: dict[str, Any]) -> dict[str, Any]:
 
 def paper(causal_lm: bool) -> dict[str, Any]:
     return LLAMA if causal_lm else T5
-
-
-def _h(text: str, **bounds: float) -> dict[str, Any]:
-    return {"help": text, **bounds}
 
 
 @dataclass
@@ -133,19 +131,10 @@ class KIFRun:
     checkpoint_every: int = field(
         default=0, metadata=_h("optimizer steps between checkpoints", min=0)
     )
-    max_consecutive_nonfinite: int = field(
-        default=5,
-        metadata=_h(
-            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
-            "loss or gradient (0: never)",
-            min=0,
-        ),
-    )
-    log_with: str = field(
-        default="tensorboard", metadata=_h("comma-separated accelerate trackers, or none")
-    )
-    progress: bool = field(default=True, metadata=_h("progress bars"))
-    plot: bool = field(default=True, metadata=_h("heatmap PNG"))
+    max_consecutive_nonfinite: int = fields.max_nonfinite()
+    log_with: str = fields.log_with()
+    progress: bool = fields.progress()
+    plot: bool = fields.plot()
     method_config: MethodConfig | None = None
 
     def validate(self) -> None:

@@ -15,15 +15,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from common import fields
 from common.config import FieldError
+from common.fields import h as _h
 from common.models import check_model_folder
 
 from cl_methods import MethodConfig, get_method_class
 from cl_methods.taalm import LLAMA_LORA_TARGETS
-
-
-def _h(text: str, **bounds: float) -> dict[str, Any]:
-    return {"help": text, **bounds}
 
 
 # -- apps/train_attention.py ----------------------------------------------------------------------
@@ -88,7 +86,7 @@ class TrainAttentionRun:
     overwrite: bool = field(
         default=False, metadata=_h("empty output_dir first when it holds another run")
     )
-    progress: bool = field(default=True, metadata=_h("progress bars"))
+    progress: bool = fields.progress()
 
     def validate(self) -> None:
         if self.output_dir is None:
@@ -244,10 +242,8 @@ class TaalmRun:
     )
     gradient_checkpointing: bool = field(default=False, metadata=_h("recompute activations"))
     seed: int = field(default=42, metadata=_h("seed of theta's fresh LoRA and the data order"))
-    log_with: str = field(
-        default="tensorboard", metadata=_h("comma-separated accelerate trackers, or none")
-    )
-    progress: bool = field(default=True, metadata=_h("progress bars"))
+    log_with: str = fields.log_with()
+    progress: bool = fields.progress()
     eval_before_training: bool | None = field(
         default=None, metadata=_h("TemporalWiki: also evaluate theta0 (LAMA-ckl always does)")
     )
@@ -273,14 +269,7 @@ class TaalmRun:
     checkpoint_every: int | None = field(
         default=None, metadata=_h("optimizer steps between checkpoints", min=0)
     )
-    max_consecutive_nonfinite: int = field(
-        default=5,
-        metadata=_h(
-            "stop the run (exit 3) after this many optimizer steps in a row with a non-finite "
-            "loss or gradient (0: never)",
-            min=0,
-        ),
-    )
+    max_consecutive_nonfinite: int = fields.max_nonfinite()
     keep_checkpoints: int = field(default=2, metadata=_h("checkpoints kept", gt=0))
     lora_r: int = field(default=64, metadata=_h("fresh LoRA rank", gt=0))
     lora_alpha: int = field(default=16, metadata=_h("fresh LoRA alpha", gt=0))
