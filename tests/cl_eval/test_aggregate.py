@@ -124,3 +124,20 @@ def test_config_differences_are_shown() -> None:
     agg = aggregate_runs([a, b])
     assert agg.config_differences == ["method", "trainer.lr"]
     assert "Configs differ in: `method`, `trainer.lr`." in aggregate_markdown(agg)
+
+
+def test_cli_warns_on_config_differences_and_strict_refuses(tmp_path, capsys) -> None:
+    a = run(ROWS["A"], config={"seed": 1, "method": "seq", "trainer": {"lr": 1e-5}})
+    b = run(ROWS["B"], config={"seed": 2, "method": "replay", "trainer": {"lr": 1e-5}})
+    paths = [write_results(r, tmp_path / f"{k}.json") for k, r in enumerate((a, b))]
+    assert main(["aggregate", *map(str, paths)]) == 0
+    err = capsys.readouterr().err
+    assert "cl-eval: warning: the runs' configurations differ in method (not only" in err
+    assert main(["aggregate", *map(str, paths), "--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.endswith("(--strict)") and "differ in method" in err
+    # seeds alone differ: no warning, and --strict passes
+    same = [write_results(run(ROWS[k], config={"seed": i}), tmp_path / f"s{k}.json")
+            for i, k in enumerate("AB")]  # fmt: skip
+    assert main(["aggregate", *map(str, same), "--strict"]) == 0
+    assert "warning" not in capsys.readouterr().err

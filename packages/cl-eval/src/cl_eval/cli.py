@@ -9,7 +9,8 @@ Tables are printed as Markdown on stdout (``--json`` prints the metrics as JSON 
 Exit status: 0 on success, 1 when ``--check`` finds stored metrics that differ from the
 recomputed ones, 2 on bad input (one line naming the file). ``metrics`` and ``compare`` warn
 about a final row that lacks cells and ``compare`` about runs with other task lists or
-forgetting variants; ``--strict`` makes those warnings errors.
+forgetting variants, ``aggregate`` about runs whose configurations differ in more than the
+seed, name and output folder; ``--strict`` makes those warnings errors.
 """
 
 from __future__ import annotations
@@ -65,12 +66,12 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="with --out-dir: skip the heatmap")
 
 
-def _strict_option(parser: argparse.ArgumentParser) -> None:
+def _strict_option(
+    parser: argparse.ArgumentParser,
+    warned: str = "missing final-row cells, runs with other task lists or forgetting variants",
+) -> None:
     parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="treat warnings (missing final-row cells, runs with other task lists or "
-        "forgetting variants) as errors (exit 2)",
+        "--strict", action="store_true", help=f"treat warnings ({warned}) as errors (exit 2)"
     )
 
 
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--names", default=None, help="comma-separated run names (default: file stems)")
     p.add_argument("--name", default=None, help="a title for the summary")
+    _strict_option(p, "runs whose configurations differ in more than seed, name and output")
     p.add_argument(
         "--ddof", type=int, default=1, help="std divisor n - ddof (default 1: sample std)"
     )
@@ -235,6 +237,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     names = None if args.names is None else [n.strip() for n in args.names.split(",")]
     agg = aggregate_files(args.results, names=names, ddof=args.ddof, name=args.name)
+    if agg.config_differences:
+        shown = ", ".join(agg.config_differences[:8])
+        more = len(agg.config_differences) - 8
+        _warn(
+            [
+                f"the runs' configurations differ in {shown}"
+                + (f" and {more} more" if more > 0 else "")
+                + " (not only in seed, name and output folder): are they one experiment?"
+            ],
+            args.strict,
+        )
     print(aggregate_markdown(agg, digits=args.digits), end="")
     if args.out or args.json_out:
         out = args.out if args.out else str(Path(args.json_out).with_suffix(".md"))
