@@ -35,32 +35,24 @@ class Family:
     env: dict[str, str] = field(default_factory=dict)
 
 
+#: run_cl.py on a tiny BERT: topic3's SEQ config, 2 tasks x 2 examples per class, batch 2
+TINY_RUN_CL = (
+    *("--config", str(CLASSIC), "--backbone.model", "tiny-bert"),
+    *("--data.train_per_class", "2", "--data.test_per_class", "2", "--data.num_tasks", "2"),
+    *("--trainer.progress", "false", "--trainer.batch_size", "2"),
+)
+#: Recurrent-KIF's smoke preset cut down: 3 tasks, 24 training and 4 test examples, 2 epochs
+QUICK_KIF = (
+    *("--preset", "smoke", "--max-train-samples", "24", "--max-test-samples", "4"),
+    *("--epochs", "2", "--per-device-batch", "4", "--log-with", "none"),
+    *("--no-progress", "--no-plot"),
+)
+
 FAMILIES: dict[str, Family] = {
     # 2 tasks x 5 steps, checkpoints at 2, 4, 5 (task end), 6, 8, 10
     "run_cl": Family(
         "run_cl.py",
-        (
-            "--config",
-            str(CLASSIC),
-            *[
-                "--backbone.model",
-                "tiny-bert",
-                "--data.train_per_class",
-                "2",
-                "--data.test_per_class",
-                "2",
-                "--data.num_tasks",
-                "2",
-                "--trainer.progress",
-                "false",
-                "--trainer.batch_size",
-                "2",
-                "--trainer.epochs",
-                "1",
-                "--trainer.checkpoint_every",
-                "2",
-            ],
-        ),
+        (*TINY_RUN_CL, "--trainer.epochs", "1", "--trainer.checkpoint_every", "2"),
         (
             ("mid-task", 6, "saved", "in_task"),
             ("task boundary", 5, "saved", "task_done"),
@@ -102,26 +94,7 @@ FAMILIES: dict[str, Family] = {
     # Recurrent-KIF: 3 tasks x 12 steps (continuous schedule), checkpoints every 4 steps
     "kif": Family(
         "reproduce_kif.py",
-        tuple(
-            [
-                "--preset",
-                "smoke",
-                "--max-train-samples",
-                "24",
-                "--max-test-samples",
-                "4",
-                "--epochs",
-                "2",
-                "--per-device-batch",
-                "4",
-                "--log-with",
-                "none",
-                "--no-progress",
-                "--no-plot",
-                "--checkpoint-every",
-                "4",
-            ]
-        ),
+        (*QUICK_KIF, "--checkpoint-every", "4"),
         (
             ("mid-task", 20, "saved", "in_task"),
             ("task boundary", 12, "saved", "task_done"),

@@ -7,27 +7,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faults import strict_json_files
+from faults import TINY_RUN_CL, strict_json_files
 
-CONFIG = Path(__file__).resolve().parents[2] / "apps/configs/classic/topic3_minilm_seq.yaml"
-TINY = [
-    "--config",
-    str(CONFIG),
-    "--backbone.model",
-    "tiny-bert",
-    "--data.train_per_class",
-    "2",
-    "--data.test_per_class",
-    "2",
-    "--data.num_tasks",
-    "2",
-    "--trainer.progress",
-    "false",
-    "--trainer.batch_size",
-    "2",
-    "--trainer.epochs",
-    "3",
-]
+TINY = [*TINY_RUN_CL, "--trainer.epochs", "3"]
 
 
 def test_run_cl_with_a_huge_learning_rate_stops_with_one_line(tmp_path, capsys):
