@@ -19,9 +19,9 @@ from cl_methods.generative_replay import (
     install_tokens,
     kd_loss,
     lamol_parser,
+    lm_loss,
 )
 from cl_methods.method import TaskContext
-from cl_methods.methods.lfpt5 import lm_loss
 
 COLOURS = ["red", "blue", "green", "black", "white", "brown"]
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..adapters.inject import unwrap_model
@@ -43,7 +42,6 @@ from ..classic.progressive_prompts import ProgressivePromptView
 from ..classic.prompt_init import run_prompt_init_ids
 from ..classic.task_prompts import PromptTunedLM
 from ..generative_replay import (
-    IGNORE,
     LamolCollator,
     LamolTokens,
     PseudoStats,
@@ -53,6 +51,7 @@ from ..generative_replay import (
     install_tokens,
     kd_loss,
     lamol_parser,
+    lm_loss,
     qa_gen_logits,
     resize_with_mean,
     split_counts,
@@ -100,15 +99,6 @@ class LFPT5Outputs:
     @property
     def logits(self) -> torch.Tensor:
         return self.qa_logits
-
-
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Token-mean next-token CE (logits at i predict labels at i + 1); 0 with no label."""
-    target = labels[:, 1:]
-    if not (target != IGNORE).any():
-        return logits.sum() * 0.0
-    flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    return F.cross_entropy(flat, target.reshape(-1), ignore_index=IGNORE)
 
 
 @register_method("lfpt5")
