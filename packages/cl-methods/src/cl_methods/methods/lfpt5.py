@@ -51,7 +51,6 @@ from ..generative_replay import (
     install_tokens,
     kd_loss,
     lamol_parser,
-    lm_loss,
     qa_gen_logits,
     resize_with_mean,
     split_counts,
@@ -59,6 +58,7 @@ from ..generative_replay import (
 from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
 from ..teacher import Teacher
+from .lamol import LamolOutputs, lamol_loss
 
 
 @dataclass
@@ -89,16 +89,6 @@ class LFPT5Config(MethodConfig):
         default=None, metadata={"help": "CIL/IIL: one shared prompt; TIL: one per task"}
     )
     num_tasks: int = field(default=0, metadata={"help": "0: the run's number of tasks"})
-
-
-@dataclass
-class LFPT5Outputs:
-    qa_logits: torch.Tensor
-    gen_logits: torch.Tensor
-
-    @property
-    def logits(self) -> torch.Tensor:
-        return self.qa_logits
 
 
 @register_method("lfpt5")
@@ -260,14 +250,12 @@ class LFPT5(Method):
     # -- per step -------------------------------------------------------------------------------
     def forward_loss(self, batch: dict[str, Any], model: nn.Module):
         """QA and GEN sequences in one forward pass: ``L_QA + gen_weight * L_GEN``."""
-        out = LFPT5Outputs(*qa_gen_logits(model, batch))
-        loss = lm_loss(out.qa_logits, batch["labels"])
-        loss = loss + self.config.gen_weight * lm_loss(out.gen_logits, batch["gen_labels"])
-        return loss, out
+        out = LamolOutputs(*qa_gen_logits(model, batch))
+        return lamol_loss(out, batch, self.config.gen_weight), out
 
     def loss(self, batch: dict[str, Any], outputs: Any, model: nn.Module):
         """``kd_weight * KD_QA`` on the pseudo rows against the task-start teacher."""
-        if not self.teacher or not isinstance(outputs, LFPT5Outputs):
+        if not self.teacher or not isinstance(outputs, LamolOutputs):
             return None
         rows = batch["is_pseudo"].bool()
         if not rows.any():
