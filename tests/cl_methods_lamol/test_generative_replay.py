@@ -10,7 +10,9 @@ from lamol_tiny import tiny_gpt2, tiny_llama
 from cl_methods.generative_replay import (
     IGNORE,
     LamolCollator,
+    PseudoStats,
     Sampling,
+    embedding_matrices,
     generate_samples,
     install_tokens,
     kd_loss,
@@ -40,6 +42,7 @@ def test_tokens_are_special_and_new_rows_are_the_mean(tie):
             == 1
         )
     assert torch.equal(emb[: old_in.shape[0]], old_in)
+    assert len(embedding_matrices(model)) == (1 if tie else 2)  # a tied head is one matrix
     if not tie:
         out = model.get_output_embeddings().weight
         assert torch.allclose(out[tokens.ans_id], old_out.mean(0), atol=1e-6)
@@ -126,6 +129,14 @@ def test_text_split_and_counts():
     assert split_text_once("no separator", '"? Answer:') == "separator_count"
     assert split_text_once('a"? Answer: b"? Answer: c', '"? Answer:') == "separator_count"
     assert split_counts(10, 3) == [3, 3, 3] and split_counts(10, 0) == []
+
+
+def test_pseudo_stats_add_up_over_old_tasks():
+    a = PseudoStats(requested=4, kept=1, discarded={"empty": 1, "ans_count": 2}, truncated=3)
+    b = PseudoStats(requested=4, kept=3, discarded={"ans_count": 1}, truncated=0, seconds=0.5)
+    total = PseudoStats() + a + b
+    assert (total.requested, total.kept, total.truncated, total.seconds) == (8, 4, 3, 0.5)
+    assert total.discarded == {"ans_count": 3, "empty": 1} and total.discard_rate == 0.5
 
 
 def test_sampling_is_batched_seeded_and_leaves_the_global_rng_alone():

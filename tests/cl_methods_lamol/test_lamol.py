@@ -67,7 +67,7 @@ def test_a_resumed_task_trains_on_the_saved_pseudo_set(tmp_path, monkeypatch):
     data = rows(40)
     method.task_train_data(context(method, 0, data), data)
     monkeypatch.setattr(
-        "cl_methods.generative_replay.component.parse_lamol", lambda ids, *a: ("question", "red")
+        "cl_methods.generative_replay.pseudo.parse_lamol", lambda ids, *a: ("question", "red")
     )
     first = method.task_train_data(context(method, 1, data), data)
     assert len(first) == 48

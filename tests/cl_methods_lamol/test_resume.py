@@ -31,7 +31,7 @@ def run(tmp_path: Path, name: str, resume: bool):
 @pytest.mark.parametrize("name", ["lamol_kd", "l2kd"])
 def test_resume_mid_task_matches_uninterrupted_run(tmp_path, monkeypatch, name):
     monkeypatch.setattr(  # every sample parses, so task 1 has pseudo rows to distil on
-        "cl_methods.generative_replay.component.parse_lamol", lambda ids, *a: (str(ids[:3]), "red")
+        "cl_methods.generative_replay.pseudo.parse_lamol", lambda ids, *a: (str(ids[:3]), "red")
     )
     model, method = run(tmp_path, name, resume=False)
     final = {n: p.detach().clone() for n, p in model.named_parameters()}

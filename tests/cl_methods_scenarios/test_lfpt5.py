@@ -10,15 +10,18 @@ from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
 
 from cl_methods import ContinualTrainer, RunInfo, TrainerConfig, TrainTask, build_method
 from cl_methods.classic import PromptTunedLM
-from cl_methods.method import TaskContext
-from cl_methods.methods._lamol_format import (
+from cl_methods.classic.progressive_prompts import ProgressivePromptView
+from cl_methods.generative_replay import (
     IGNORE,
-    LamolFormat,
-    generate_pseudo_rows,
+    LamolCollator,
+    Sampling,
+    generate_samples,
     install_tokens,
-    parse_pseudo,
+    kd_loss,
+    lamol_parser,
+    lm_loss,
 )
-from cl_methods.methods.lfpt5 import kd_loss, lm_loss
+from cl_methods.method import TaskContext
 
 COLOURS = ["red", "blue", "green", "black", "white", "brown"]
 
@@ -59,28 +62,27 @@ def bound(scenario: str = "CIL", tasks: int = 3, **cfg):
 # -- data format and parser ------------------------------------------------------------------
 def test_parser_keeps_exactly_one_ans_and_cuts_at_eos():
     tok = tokenizer()
-    tokens = install_tokens(tok, 2)
+    tokens = install_tokens(tok, 2, per_task=True)
     ans, eos = tokens.ans_id, tok.eos_token_id
+    parse = lamol_parser(tok, ans, eos)
 
     def ids(text):
         return tok(text, add_special_tokens=False)["input_ids"]
 
     good = [*ids("sky colour"), ans, *ids(" blue"), eos, *ids("junk"), ans]
-    assert parse_pseudo(good, ans, eos, tok) == ("sky colour", "blue")
-    assert parse_pseudo([*ids("no answer token"), eos], ans, eos, tok) is None
-    assert parse_pseudo([*ids("a"), ans, *ids("b"), ans, *ids("c"), eos], ans, eos, tok) is None
-    assert parse_pseudo([*ids("cut short"), ans, *ids(" red")], ans, eos, tok) == (
-        "cut short",
-        "red",
-    )  # a missing eos keeps everything
-    assert parse_pseudo([ans, *ids(" red"), eos], ans, eos, tok) is None  # empty x
-    assert parse_pseudo([*ids("x"), ans, eos], ans, eos, tok) is None  # empty y
+    assert parse(good) == ("sky colour", "blue")
+    assert parse([*ids("no answer token"), eos]) == "ans_count"
+    assert parse([*ids("a"), ans, *ids("b"), ans, *ids("c"), eos]) == "ans_count"
+    assert parse([*ids("cut short"), ans, *ids(" red")]) == ("cut short", "red")  # no eos: kept
+    assert parse([ans, *ids(" red"), eos]) == "empty"  # empty x
+    assert parse([*ids("x"), ans, eos]) == "empty"  # empty y
+    assert parse([*ids("a"), tokens.gen_ids[1], ans, *ids(" b"), eos]) == ("a", "b")  # special
 
 
 def test_collator_qa_gen_layout_left_truncation_and_eval_prompt():
     tok = tokenizer()
-    tokens = install_tokens(tok, 3)
-    fmt = LamolFormat(tok, tokens, max_length=12)
+    tokens = install_tokens(tok, 3, per_task=True)
+    fmt = LamolCollator(tok, tokens, max_length=12)
     batch = fmt([{"input": "a long input here", "target": "red", "gen_task": 2, "is_pseudo": True}])
     ids = batch["input_ids"][0].tolist()
     answer = [*tok(" red", add_special_tokens=False)["input_ids"], tok.eos_token_id]
@@ -179,17 +181,25 @@ def test_only_the_prompt_and_special_rows_change_and_pseudo_rows_are_saved(tmp_p
     assert not method.teacher  # dropped at the task's end
 
 
-def test_pseudo_generation_is_deterministic_under_the_seed():
+def test_pseudo_generation_through_the_prompt_view_is_deterministic_under_the_seed():
     method, tok = bound()
     model = method.prepare(wide_llama(384)).eval()
-    model.active_prompt = 0
-    kw = {"max_length": 12, "batch_size": 3, "seed": 5, "progress": False}
-    rows_a, stats = generate_pseudo_rows(model, tok, method.tokens, 0, 7, **kw)
+    model.active_prompt = -1
+    view = ProgressivePromptView(model, 0)  # a fresh module: training=True
+    parse = lamol_parser(tok, method.tokens.ans_id, tok.eos_token_id)
+    kw = {"max_length": 12, "eos_id": tok.eos_token_id, "seed": 5, "progress": False}
+    sampling = Sampling(batch_size=3)
+    gen = [method.tokens.gen_id(0)]
+    pairs_a, stats = generate_samples(view, gen, 7, parse, sampling=sampling, **kw)
     state = torch.random.get_rng_state()
-    rows_b, _ = generate_pseudo_rows(model, tok, method.tokens, 0, 7, **kw)
-    assert rows_a == rows_b and stats["requested"] == 7.0
+    pairs_b, _ = generate_samples(view, gen, 7, parse, sampling=sampling, **kw)
+    assert pairs_a == pairs_b and stats.requested == 7
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
-    assert all(r["is_pseudo"] and r["gen_task"] == 0 for r in rows_a)
+    assert model.active_prompt == -1 and view.training  # the view restores what it changed
+    assert not any(m.training for m in model.modules())  # each module keeps its own mode
+    model.active_prompt = 0  # the view generated through prompt 0
+    pairs_c, _ = generate_samples(model, gen, 7, parse, sampling=sampling, **kw)
+    assert pairs_c == pairs_a
 
 
 def test_resume_reuses_the_saved_pseudo_rows(monkeypatch):
@@ -203,7 +213,7 @@ def test_resume_reuses_the_saved_pseudo_rows(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a resumed task must not regenerate its pseudo samples")
 
-    monkeypatch.setattr("cl_methods.methods.lfpt5.generate_pseudo_rows", boom)
+    monkeypatch.setattr("cl_methods.methods.lfpt5.generate_samples", boom)
     task = TaskContext(index=1, name="task1", num_tasks=3, seed=1, progress=False)
     rows = method.task_train_data(task, colour_rows(1, 10))
     pseudo = [r for r in rows if r["is_pseudo"]]
@@ -268,8 +278,10 @@ def test_after_task0_the_model_learns_and_yields_parseable_pseudo_samples():
         opt.step()
         opt.zero_grad()
     assert loss.item() < 0.4 * first  # e.g. 9.1 -> 2.5
-    rows, stats = generate_pseudo_rows(
-        model.eval(), tok, method.tokens, 0, 16, max_length=24, progress=False
-    )
-    assert stats["kept"] >= 1 and len(rows) == stats["kept"]
-    assert all(r["input"] and r["target"] for r in rows)
+    parse = lamol_parser(tok, method.tokens.ans_id, tok.eos_token_id)
+    pairs, stats = generate_samples(
+        model.eval(), [method.tokens.gen_id(0)], 16, parse, max_length=24,
+        eos_id=tok.eos_token_id, sampling=Sampling(), seed=1, progress=False,
+    )  # fmt: skip
+    assert stats.kept >= 1 and len(pairs) == stats.kept
+    assert all(x and y for x, y in pairs)

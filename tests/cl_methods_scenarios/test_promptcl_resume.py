@@ -39,7 +39,7 @@ def fit(name, tmp_path, resume=False, monkeypatch=None):
         def boom(*a, **k):
             raise AssertionError("a resumed task must not regenerate its pseudo samples")
 
-        monkeypatch.setattr("cl_methods.methods.lfpt5.generate_pseudo_rows", boom)
+        monkeypatch.setattr("cl_methods.methods.lfpt5.generate_samples", boom)
     trainer.fit(tasks, resume=resume)
     return trainer, method
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..adapters.inject import unwrap_model
 from ..method import RunInfo, TaskContext
 from .batches import LamolCollator
-from .pseudo import PseudoStats, Sampling, generate_samples, parse_lamol, split_counts
+from .pseudo import PseudoStats, Sampling, generate_samples, lamol_parser, split_counts
 from .tokens import LamolTokens, install_tokens, resize_with_mean
 
 log = logging.getLogger(__name__)
@@ -140,12 +140,7 @@ class GenerativeReplay:
         collate = self.collator()
         template = list(data[0].keys()) if len(data) else ["input", "target"]
         sampling = Sampling(o.gen_top_k, o.gen_top_p, o.gen_temperature, o.gen_batch_size)
-
-        def decode(ids: list[int]) -> str:
-            return self.tokenizer.decode(ids, skip_special_tokens=True)
-
-        def parse(ids: list[int]):
-            return parse_lamol(ids, tokens.ans_id, collate.eos_id, decode)
+        parse = lamol_parser(self.tokenizer, tokens.ans_id, collate.eos_id)
 
         rows, stats = [], []
         counts = split_counts(int(o.lamol_gamma * len(data)), task.index)

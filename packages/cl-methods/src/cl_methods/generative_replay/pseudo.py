@@ -51,6 +51,17 @@ class PseudoStats:
     truncated: int = 0
     seconds: float = 0.0
 
+    def __add__(self, other: PseudoStats) -> PseudoStats:
+        """The totals of two generations (e.g. over the old tasks of one task's pseudo set)."""
+        discarded = Counter(self.discarded) + Counter(other.discarded)
+        return PseudoStats(
+            requested=self.requested + other.requested,
+            kept=self.kept + other.kept,
+            discarded=dict(sorted(discarded.items())),
+            truncated=self.truncated + other.truncated,
+            seconds=self.seconds + other.seconds,
+        )
+
     @property
     def discard_rate(self) -> float:
         return 1.0 - self.kept / self.requested if self.requested else 0.0
@@ -95,6 +106,18 @@ def parse_lamol(
     return x, y
 
 
+def lamol_parser(tokenizer: Any, ans_id: int, eos_id: int) -> Parser:
+    """:func:`parse_lamol` bound to ``tokenizer`` (decoded without special tokens)."""
+
+    def decode(ids: list[int]) -> str:
+        return tokenizer.decode(ids, skip_special_tokens=True)
+
+    def parse(ids: list[int]) -> Parsed | str:
+        return parse_lamol(ids, ans_id, eos_id, decode)
+
+    return parse
+
+
 def split_text_once(text: str, separator: str) -> Parsed | str:
     """``(before, after)`` when ``separator`` occurs exactly once in ``text`` (PCLL parses on
     ``"? Answer:``), else ``"separator_count"``; empty halves give ``"empty"``."""
@@ -124,7 +147,10 @@ def generate_samples(
     """Sample ``count`` continuations of ``prompt`` in batches and parse them.
 
     ``max_new_tokens = max_length - len(prompt)``; eos pads finished rows. The draws depend only
-    on ``seed`` (and the weights): the global RNG state is saved and restored around them."""
+    on ``seed`` (and the weights): the global RNG state is saved and restored around them.
+    ``model`` is anything with ``generate`` and parameters: a ``*ForCausalLM`` or a wrapper that
+    generates through one (a prompt-tuned LM, or a view that selects one task's prompt, as LFPT5
+    passes); it runs in eval mode and every module in it gets its own training flag back."""
     import time
 
     started = time.time()
@@ -133,7 +159,7 @@ def generate_samples(
     if max_new < 1:
         raise ValueError(f"prompt of {len(prompt)} tokens leaves no room under max_length")
     device = next(model.parameters()).device
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]
     model.eval()
     stats, kept = PseudoStats(requested=int(count)), []
     reasons: Counter[str] = Counter()
@@ -165,7 +191,8 @@ def generate_samples(
                     else:
                         kept.append(parsed)
     finally:
-        model.train(was_training)
+        for module, mode in modes:
+            module.training = mode
     stats.kept, stats.discarded = len(kept), dict(sorted(reasons.items()))
     stats.seconds = time.time() - started
     return kept, stats

@@ -70,6 +70,17 @@ def install_tokens(tokenizer: Any, num_tasks: int, per_task: bool) -> LamolToken
     return LamolTokens(ANS_TOKEN, gen, int(ids[0]), tuple(int(i) for i in ids[1:]), per_task)
 
 
+def embedding_matrices(model: nn.Module) -> list[nn.Parameter]:
+    """The input embedding matrix of ``model`` and, when it is not tied to it, the output one
+    (the matrices whose special-token rows :func:`resize_with_mean` sets; LFPT5 trains those
+    rows alone by masking the other rows' gradients)."""
+    matrices = [model.get_input_embeddings().weight]
+    out = model.get_output_embeddings()
+    if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
+        matrices.append(out.weight)
+    return matrices
+
+
 @torch.no_grad()
 def resize_with_mean(model: nn.Module, vocab_size: int, new_ids: tuple[int, ...]) -> None:
     """Resize ``model``'s token embeddings to ``vocab_size`` rows and set the rows of ``new_ids``
@@ -80,11 +91,7 @@ def resize_with_mean(model: nn.Module, vocab_size: int, new_ids: tuple[int, ...]
     new = sorted(set(int(i) for i in new_ids))
     if any(i >= vocab_size for i in new):
         raise ValueError(f"token ids {new} do not fit a vocabulary of {vocab_size}")
-    matrices = [model.get_input_embeddings().weight]
-    out = model.get_output_embeddings()
-    if out is not None and out.weight.data_ptr() != matrices[0].data_ptr():
-        matrices.append(out.weight)
-    for weight in matrices:
+    for weight in embedding_matrices(model):
         keep = torch.ones(weight.shape[0], dtype=torch.bool, device=weight.device)
         keep[new] = False
         keep[min(old, weight.shape[0]) :] = False  # rows added by the resize are not "other rows"

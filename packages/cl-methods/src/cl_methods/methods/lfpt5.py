@@ -3,22 +3,24 @@
 - A frozen causal LM wrapped in a :class:`~cl_methods.classic.task_prompts.PromptTunedLM` with
   a 10-token prompt initialised from the data family's text (spec 3.3); CIL/IIL share ONE prompt,
   TIL has one per task (old ones frozen).
-- LAMOL-format data (:mod:`._lamol_format`): QA ``x __ans__ " y" eos`` and GEN
-  ``__<t>__ x __ans__ " y" eos`` with one generation token per task. DECISION (spec): the input
-  and output embedding rows of these special tokens train too, through gradient masking (every
-  other row's gradient is zeroed after backward and the matrices have weight decay 0, so those
-  rows stay bit-identical); otherwise a frozen model cannot learn to emit ``__ans__``.
+- LAMOL-format data (:mod:`cl_methods.generative_replay`, shared with the LAMOL family): QA
+  ``x __ans__ " y" eos`` and GEN ``__<t>__ x __ans__ " y" eos`` with one generation token per
+  task. DECISION (spec): the input and output embedding rows of these special tokens train too,
+  through gradient masking (every other row's gradient is zeroed after backward and the matrices
+  have weight decay 0, so those rows stay bit-identical); otherwise a frozen model cannot learn
+  to emit ``__ans__``.
 - Loss: ``L_QA + lambda L_GEN`` (token means), DECISION lambda = 0.25 as in the official LFPT5
   scripts (the reference's 0 yields no parseable pseudo samples, hence its ~0% results).
 - Task t > 0 (CIL/IIL): before training, ``floor(0.2 |D_t|)`` pseudo samples, ``floor(N / t)``
-  per old task j, sampled from ``__<j>__`` (top-k 20, temperature 1, batched ``generate``, seeded,
-  progress bar), parsed (exactly one ``__ans__``), marked ``is_pseudo``, mixed into D_t and
-  shuffled; they get the hard loss like real rows. Teacher = a frozen copy of the model at the
-  task's start; pseudo rows add ``0.01 * KD_QA`` at T = 1: ``T^2 mean_{i in P}
-  KL(softmax(z_T/T) || softmax(z_S/T))`` over ``P = {i : label[i+1] != -100}`` of the QA
-  sequences (the virtual-token positions are stripped from the logits first). TIL disables
-  pseudo data and KD by default (old prompts are frozen). The pseudo rows of a task are saved in
-  the method's state, so a resumed run trains on the same rows without regenerating them.
+  per old task j, sampled from ``__<j>__`` through the model with task j's prompt (top-k 20,
+  temperature 1, batched ``generate``, seeded, progress bar), parsed (exactly one ``__ans__``),
+  marked ``is_pseudo``, mixed into D_t and shuffled; they get the hard loss like real rows.
+  Teacher = a frozen copy of the model at the task's start; pseudo rows add ``0.01 * KD_QA`` at
+  T = 1: ``T^2 mean_{i in P} KL(softmax(z_T/T) || softmax(z_S/T))`` over
+  ``P = {i : label[i+1] != -100}`` of the QA sequences (the virtual-token positions are stripped
+  from the logits first). TIL disables pseudo data and KD by default (old prompts are frozen).
+  The pseudo rows of a task are saved in the method's state, so a resumed run trains on the same
+  rows without regenerating them.
 
 The spec's lr is 1e-3 (the trainer's ``lr``). An app batches rows with
 ``method.collator(max_length)``.
@@ -33,25 +35,30 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..adapters.inject import unwrap_model
 from ..classic.progressive_prompts import ProgressivePromptView
 from ..classic.prompt_init import run_prompt_init_ids
 from ..classic.task_prompts import PromptTunedLM
+from ..generative_replay import (
+    LamolCollator,
+    LamolTokens,
+    PseudoStats,
+    Sampling,
+    embedding_matrices,
+    generate_samples,
+    install_tokens,
+    kd_loss,
+    lamol_parser,
+    qa_gen_logits,
+    resize_with_mean,
+    split_counts,
+)
 from ..method import Method, MethodConfig, RunInfo, TaskContext
 from ..registry import register_method
 from ..teacher import Teacher
-from ._lamol_format import (
-    IGNORE,
-    LamolFormat,
-    LamolTokens,
-    embedding_matrices,
-    generate_pseudo_rows,
-    install_tokens,
-    resize_with_mean,
-)
+from .lamol import LamolOutputs, lamol_loss
 
 
 @dataclass
@@ -84,40 +91,6 @@ class LFPT5Config(MethodConfig):
     num_tasks: int = field(default=0, metadata={"help": "0: the run's number of tasks"})
 
 
-@dataclass
-class LFPT5Outputs:
-    qa_logits: torch.Tensor
-    gen_logits: torch.Tensor
-
-    @property
-    def logits(self) -> torch.Tensor:
-        return self.qa_logits
-
-
-def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Token-mean next-token CE (logits at i predict labels at i + 1); 0 with no label."""
-    target = labels[:, 1:]
-    if not (target != IGNORE).any():
-        return logits.sum() * 0.0
-    flat = logits[:, :-1].reshape(-1, logits.shape[-1]).float()
-    return F.cross_entropy(flat, target.reshape(-1), ignore_index=IGNORE)
-
-
-def kd_loss(
-    student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """``T^2 mean_{i in P} KL(softmax(teacher_i/T) || softmax(student_i/T))``,
-    ``P = {i : labels[i+1] != -100}``; 0 when P is empty."""
-    positions = labels[:, 1:] != IGNORE
-    if not positions.any():
-        return student.sum() * 0.0
-    t = float(temperature)
-    s = F.log_softmax(student[:, :-1][positions].float() / t, dim=-1)
-    p = F.log_softmax(teacher[:, :-1][positions].float() / t, dim=-1)
-    kl = (p.exp() * (p - s)).sum(-1)
-    return t * t * kl.mean()
-
-
 @register_method("lfpt5")
 class LFPT5(Method):
     config_class = LFPT5Config
@@ -131,7 +104,7 @@ class LFPT5(Method):
         self.current = 0
         self.max_length = 128
         self.pseudo_rows: dict[str, list[dict[str, Any]]] = {}
-        self.pseudo_stats: dict[str, dict[str, float]] = {}
+        self.pseudo_stats: dict[str, dict[str, Any]] = {}
         self._lm: PromptTunedLM | None = None
 
     # -- the run --------------------------------------------------------------------------------
@@ -150,7 +123,7 @@ class LFPT5(Method):
                 updates["prompt_init_ids"] = ids
         if updates:
             self.config = dataclasses.replace(cfg, **updates)
-        self.tokens = install_tokens(run.tokenizer, self.config.num_tasks)
+        self.tokens = install_tokens(run.tokenizer, self.config.num_tasks, per_task=True)
 
     @property
     def til(self) -> bool:
@@ -160,13 +133,13 @@ class LFPT5(Method):
     def use_pseudo(self) -> bool:
         return (not self.til) if self.config.pseudo is None else bool(self.config.pseudo)
 
-    def collator(self, max_length: int | None = None) -> LamolFormat:
+    def collator(self, max_length: int | None = None) -> LamolCollator:
         """Batches in LAMOL's format: training rows (QA + GEN) and evaluation prompts."""
         if self.tokens is None or self.run is None:
             raise ValueError("lfpt5: bind_run(RunInfo with a tokenizer) before collator()")
         if max_length is not None:
             self.max_length = int(max_length)
-        return LamolFormat(self.run.tokenizer, self.tokens, self.max_length)
+        return LamolCollator(self.run.tokenizer, self.tokens, self.max_length)
 
     def prepare(self, model: nn.Module) -> nn.Module:
         if self.tokens is None or self.run is None:
@@ -213,36 +186,28 @@ class LFPT5(Method):
         return rows
 
     def _generate(self, task: TaskContext, size: int) -> list[dict[str, Any]]:
-        lm, t = self._host(), task.index
-        per_task = int(self.config.pseudo_ratio * size) // t
-        rows, stats = [], {"requested": 0.0, "kept": 0.0, "seconds": 0.0}
-        previous = lm.active_prompt
-        try:
-            for j in range(t):
-                lm.active_prompt = self._prompt_of(j)
-                got, s = generate_pseudo_rows(
-                    lm,
-                    self.run.tokenizer,
-                    self.tokens,
-                    j,
-                    per_task,
-                    max_length=self.max_length,
-                    top_k=self.config.top_k,
-                    batch_size=self.config.gen_batch_size,
-                    seed=task.seed * 10_007 + t * 101 + j,
-                    progress=task.progress,
-                )
-                rows += got
-                for k in stats:
-                    stats[k] += s[k]
-        finally:
-            lm.active_prompt = previous
-        stats["seconds"] = round(stats["seconds"], 2)
-        self.pseudo_stats[str(t)] = stats
+        """``floor(N / t)`` samples of each old task j from ``__<j>__``, generated through the
+        model with task j's prompt (:class:`ProgressivePromptView`); the seed of old task j is
+        ``seed * 10007 + t * 101 + j`` (LFPT5's own, kept so that its runs stay as they were)."""
+        lm, t, cfg, tokens = self._host(), task.index, self.config, self.tokens
+        eos = int(self.run.tokenizer.eos_token_id)
+        parse = lamol_parser(self.run.tokenizer, tokens.ans_id, eos)
+        sampling = Sampling(top_k=cfg.top_k, batch_size=cfg.gen_batch_size)
+        rows, total = [], PseudoStats()
+        for j, count in enumerate(split_counts(int(cfg.pseudo_ratio * size), t)):
+            pairs, stats = generate_samples(
+                ProgressivePromptView(lm, self._prompt_of(j)), [tokens.gen_id(j)], count, parse,
+                max_length=self.max_length, eos_id=eos, sampling=sampling,
+                seed=task.seed * 10_007 + t * 101 + j, desc=f"pseudo samples of task {j}",
+                progress=task.progress,
+            )  # fmt: skip
+            rows += [{"input": x, "target": y, "gen_task": j, "is_pseudo": True} for x, y in pairs]
+            total = total + stats
+        self.pseudo_stats[str(t)] = total.to_dict()
         if task.progress:
             print(
-                f"lfpt5 task {t}: kept {int(stats['kept'])}/{int(stats['requested'])} pseudo "
-                f"samples ({stats['seconds']:.1f}s)",
+                f"lfpt5 task {t}: kept {total.kept}/{total.requested} pseudo samples (discarded "
+                f"{total.discarded}, no eos {total.truncated}) in {total.seconds:.1f}s",
                 flush=True,
             )
         return rows
@@ -285,18 +250,12 @@ class LFPT5(Method):
     # -- per step -------------------------------------------------------------------------------
     def forward_loss(self, batch: dict[str, Any], model: nn.Module):
         """QA and GEN sequences in one forward pass: ``L_QA + gen_weight * L_GEN``."""
-        b = batch["input_ids"].shape[0]
-        keys = ("input_ids", "attention_mask", "position_ids")
-        joint = {k: torch.cat([batch[k], batch["gen_" + k]]) for k in keys}
-        logits = model(**joint).logits
-        out = LFPT5Outputs(logits[:b], logits[b:])
-        loss = lm_loss(out.qa_logits, batch["labels"])
-        loss = loss + self.config.gen_weight * lm_loss(out.gen_logits, batch["gen_labels"])
-        return loss, out
+        out = LamolOutputs(*qa_gen_logits(model, batch))
+        return lamol_loss(out, batch, self.config.gen_weight), out
 
     def loss(self, batch: dict[str, Any], outputs: Any, model: nn.Module):
         """``kd_weight * KD_QA`` on the pseudo rows against the task-start teacher."""
-        if not self.teacher or not isinstance(outputs, LFPT5Outputs):
+        if not self.teacher or not isinstance(outputs, LamolOutputs):
             return None
         rows = batch["is_pseudo"].bool()
         if not rows.any():
