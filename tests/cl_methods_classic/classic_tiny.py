@@ -56,8 +56,8 @@ def tasks(n: int = 6) -> list[TrainTask]:
     return out
 
 
-def heads_model(seed: int = 0) -> ClassifierModel:
-    """A tiny BERT with two heads of 4 classes (the two toy tasks), CIL."""
+def heads_model(seed: int = 0, il_mode: str = "CIL") -> ClassifierModel:
+    """A tiny BERT with two heads of 4 classes (the two toy tasks), CIL (or ``il_mode``)."""
     torch.manual_seed(seed)
     cfg = BertConfig(
         vocab_size=24,
@@ -69,7 +69,7 @@ def heads_model(seed: int = 0) -> ClassifierModel:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
-    return ClassifierModel(BertModel(cfg), LabelSpace((4, 4)))
+    return ClassifierModel(BertModel(cfg), LabelSpace((4, 4)), il_mode=il_mode)
 
 
 def heads_tasks() -> list[TrainTask]:

@@ -1,5 +1,5 @@
 """DER++: the loss on hand-made tensors, the answer-position logits, and tiny end-to-end runs
-(heads in CIL with both teachers, a causal LM without heads)."""
+(heads in CIL with both teachers, heads in TIL, a causal LM without heads)."""
 
 from __future__ import annotations
 
@@ -116,3 +116,42 @@ def test_derpp_needs_batch_level_replay() -> None:
         build_method("derpp", {"replay_batch_level": False})
     with pytest.raises(ValueError, match="teacher"):
         build_method("derpp", {"teacher": "paper"})
+
+
+def test_derpp_til_ce_is_each_rows_own_head() -> None:
+    """TIL: the CE terms route every row to its task's head (task-local labels); the MSE still
+    compares the old-class logits. Hand-made: two heads of 2 classes, features = logits."""
+    model = heads_model(il_mode="TIL")
+    space = model.labels  # (4, 4): labels 0-3 task 0, 4-7 task 1
+    features = torch.zeros(4, 16)
+    features[:, :4] = torch.tensor(
+        [[2.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [1.0, 3.0, 0.0, 0.0], [0.5, 0.0, 0.0, 2.0]]
+    )
+    with torch.no_grad():  # head t outputs the features' first 4 values
+        for head in model.heads:
+            head.weight.zero_(), head.bias.zero_()
+            head.weight[:, :4] = torch.eye(4)
+    labels = torch.tensor([6, 5, 0, 3])  # new rows of task 1, buffer rows of task 0
+    teacher = torch.tensor([[1.0, 3.0, 0.0, 0.0], [0.5, 2.0, 0.0, 0.0]])
+    student = features[2:, :4]
+    terms = derpp_loss(features, labels, 2, student, teacher, ce=model.til_loss)
+    ce_new = (_ce([2, 0, 1, 0], 2) + _ce([0, 1, 0, 0], 1)) / 2  # local labels 6-4, 5-4
+    ce_buf = (_ce([1, 3, 0, 0], 0) + _ce([0.5, 0, 0, 2], 3)) / 2
+    assert space.pre_accum == (0, 4)
+    assert terms["ce_new"].item() == pytest.approx(ce_new)
+    assert terms["ce_buffer"].item() == pytest.approx(ce_buf)
+    # MSE: row 2 equal; row 3 differs by 2 in two of 4 dims -> (4 + 4) / 8 = 1
+    assert terms["mse"].item() == pytest.approx(1.0)
+    assert terms["loss"].item() == pytest.approx(ce_new + 0.5 * ce_buf + 0.5 * 1.0)
+
+
+def test_derpp_heads_til_end_to_end(tmp_path: Path) -> None:
+    method = build_method("derpp", {"replay_buffer_size": 8})
+    calls: list = []
+    _spy(method, calls)
+    model = heads_model(il_mode="TIL")
+    result = trainer(model, method, tmp_path, lambda m, t, a: 0.0).fit(heads_tasks())
+    assert len(result.train_stats) == 2 and any(used for _, used in calls[8:])
+    # CLS-ER picks its teacher by the gold class's probability over all seen classes: CIL only
+    with pytest.raises(ValueError, match=r"clser: heads models are supported in CIL only"):
+        build_method("clser", {"replay_buffer_size": 8}).prepare(heads_model(il_mode="TIL"))

@@ -12,6 +12,8 @@ component's batch-level mixing). The logits compared on buffer rows are:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -49,19 +51,23 @@ def derpp_loss(
     alpha: float = 0.5,
     beta: float = 0.5,
     generative: bool = False,
+    ce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """DER++: ``CE(new rows) + beta * CE(buffer rows) + alpha * MSE(student, teacher)``.
 
     ``logits``/``labels``: the whole batch (class logits and labels, or with ``generative``
     ``(B, L, V)`` logits and token labels); ``buffer_student`` and ``buffer_teacher``: the
     logits compared on the buffer rows, already cut to the dimensions the teacher knows (old
-    classes) or to the answer positions; both the same shape. Returns every term and ``loss``."""
+    classes) or to the answer positions; both the same shape. ``ce`` replaces the cross-entropy
+    of the two CE terms, called on ``(logits[rows], labels[rows])`` (TIL heads: the model's
+    per-head loss on the features). Returns every term and ``loss``."""
     if buffer_student.shape != buffer_teacher.shape:
         raise ValueError(
             f"DER++: student logits {tuple(buffer_student.shape)} and teacher logits "
             f"{tuple(buffer_teacher.shape)} differ"
         )
-    ce = token_ce if generative else F.cross_entropy
+    if ce is None:
+        ce = token_ce if generative else F.cross_entropy
     ce_new = ce(logits[:n_new], labels[:n_new])
     ce_buf = ce(logits[n_new:], labels[n_new:])
     mse = F.mse_loss(buffer_student, buffer_teacher.to(buffer_student.dtype))

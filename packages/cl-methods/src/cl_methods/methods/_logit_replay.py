@@ -38,7 +38,10 @@ def model_inputs(batch: dict[str, Any], rows: slice | None = None) -> dict[str, 
 
 
 class LogitReplayMethod(SeqFT):
-    """Full fine-tuning + a Replay component + the bookkeeping of the current mixed batch."""
+    """Full fine-tuning + a Replay component + the bookkeeping of the current mixed batch.
+    ``supports_til``: a subclass whose loss handles TIL heads (per-head cross-entropy)."""
+
+    supports_til = False
 
     def __init__(self, config=None) -> None:
         super().__init__(config)
@@ -53,9 +56,11 @@ class LogitReplayMethod(SeqFT):
 
     def prepare(self, model: nn.Module) -> nn.Module:
         heads = heads_model(model)
-        if heads is not None and heads.il_mode != "CIL":
+        allowed = ("CIL", "TIL") if self.supports_til else ("CIL",)
+        if heads is not None and heads.il_mode not in allowed:
             raise ValueError(
-                f"{self.name}: heads models are supported in CIL only (got {heads.il_mode})"
+                f"{self.name}: heads models are supported in {' and '.join(allowed)} only "
+                f"(got {heads.il_mode})"
             )
         return super().prepare(model)
 

@@ -13,8 +13,10 @@ with the MSE on the buffer rows only (alpha = beta = 0.5). The teacher logits ar
 - ``"stored"`` (the DER++ paper): the logits the model gave a row when it entered the buffer
   (here: at the end of the task whose data it came from, when the buffer is filled).
 
-Heads backbones (CIL) compare the old-class dimensions: the first ``pre_accum[t]`` logits with a
-task-start teacher, the dimensions stored with the row otherwise. Generative backbones compare
+Heads backbones compare the old-class dimensions: the first ``pre_accum[t]`` logits with a
+task-start teacher, the dimensions stored with the row otherwise. In CIL the CE terms are over
+the logits of every seen class; in TIL over each row's own task head (the model's per-head loss),
+the MSE as in CIL. Generative backbones compare
 the vocabulary logits at the answer positions (:mod:`cl_methods.logit_replay`). Task 0 (and an
 empty buffer) trains on the model's own loss.
 """
@@ -57,6 +59,7 @@ class DERppConfig(ReplayOptions, MethodConfig):
 class DERpp(LogitReplayMethod):
     config_class = DERppConfig
     config: DERppConfig
+    supports_til = True
 
     def __init__(self, config: DERppConfig | None = None) -> None:
         super().__init__(config)
@@ -94,8 +97,9 @@ class DERpp(LogitReplayMethod):
                 self.teacher.logits(model_inputs(batch, slice(n, None))), labels[n:]
             )
             student = answer_logits(logits[n:], labels[n:])
+        til = heads is not None and heads.il_mode == "TIL"  # CE: each row's own head
         terms = derpp_loss(
-            logits,
+            outputs.features if til else logits,
             labels,
             n,
             student,
@@ -103,6 +107,7 @@ class DERpp(LogitReplayMethod):
             alpha=self.config.derpp_alpha,
             beta=self.config.derpp_beta,
             generative=heads is None,
+            ce=heads.til_loss if til else None,
         )
         return terms["loss"], outputs
 
