@@ -136,8 +136,8 @@ METHODS = {
     m.key: m
     for m in (
         MethodRow("seq", "SEQ", "seq.yaml"),
-        MethodRow("seq_star", "SEQ* (P+W+FixBC+Cos)", "seq_star.yaml"),
-        MethodRow("seq_star_replay", "SEQ* + replay (M=100)", "seq_star_replay.yaml"),
+        MethodRow("seq_star", "SEQ* (P+W+FixBC+Cos, scale 16)", "seq_star.yaml"),
+        MethodRow("seq_star_replay", "SEQ* + replay (M=100, scale 16)", "seq_star_replay.yaml"),
         MethodRow("replay", "Replay (M=100)", "replay.yaml"),
         MethodRow("ewc", "EWC (lambda 5000)", "ewc.yaml"),
         MethodRow("derpp", "DER++", "derpp.yaml"),

@@ -24,6 +24,7 @@ from cl_eval.aggregate import Aggregate, aggregate_files, mean_std, write_aggreg
 from cl_eval.results import read_results
 
 from .grid import METHODS, Dataset, MethodRow, Run
+from .runner import finished
 
 RATIO = 0.8
 METRICS = ("ap", "bwt", "forgetting", "diagonal")
@@ -127,7 +128,7 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
     task_names: list[str] = []
     for key in keys:
         runs = [r for r in section.planned if r.method.key == key]
-        done = [r for r in runs if (study / r.rel_dir / "results.json").exists()]
+        done = [r for r in runs if finished(r, study)]  # a stale result (other config) is out
         missing[key] = [r.seed for r in runs if r not in done]
         if not done:
             continue

@@ -66,9 +66,28 @@ def unavailable_reason(run: Run, root: Path = TEMPLATES) -> str | None:
     return None
 
 
-def finished(run: Run, study: Path) -> bool:
+def config_changes(run: Run, folder: Path, root: Path = TEMPLATES) -> list[str]:
+    """How the configuration ``run`` resolves to now (its template as it is now, plus its flags)
+    differs from the one saved with the finished run in ``folder`` (``run_config.yaml``): an
+    edited template makes the result stale although the plan (template name and flags) is the
+    same. Keys the saved run lacks are fields added to the code after it ran: they are not
+    counted (the run used the behaviour their defaults keep)."""
+    from common import config
+    from common.run_folder import differences, flatten
+    from run_cl import load_config
+
+    saved = yaml.safe_load((folder / "run_config.yaml").read_text()) or {}
+    now = config.plain(load_config(run.argv(folder / "run", root)))
+    known = set(flatten(saved))
+    now_flat = {k: v for k, v in flatten(now).items() if k in known}
+    bad, _ = differences(flatten(saved), now_flat)
+    return [d for d in bad if not d.startswith("name ")]
+
+
+def finished(run: Run, study: Path, root: Path = TEMPLATES) -> bool:
     """True when ``study/<run>`` holds a readable result of the same plan (results are copied
-    there only after ``run_cl.py`` exited cleanly, so a result there is a complete run)."""
+    there only after ``run_cl.py`` exited cleanly, so a result there is a complete run) whose
+    saved configuration is the one the plan gives now (:func:`config_changes`)."""
     from cl_eval.errors import EvalInputError
     from cl_eval.results import read_results
 
@@ -76,9 +95,11 @@ def finished(run: Run, study: Path) -> bool:
     try:
         plan = json.loads((folder / PLAN).read_text())
         read_results(folder / "results.json")
-    except (OSError, ValueError, EvalInputError):
-        return False
-    return plan == run.plan_record()
+        if plan != run.plan_record():
+            return False
+        return not config_changes(run, folder, root)
+    except (OSError, ValueError, EvalInputError, yaml.YAMLError, SystemExit):
+        return False  # SystemExit: the plan no longer loads (common.config.ConfigError)
 
 
 def state(run: Run, study: Path, work: Path) -> str:

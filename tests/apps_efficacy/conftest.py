@@ -16,6 +16,9 @@ if str(APPS) not in sys.path:
 @pytest.fixture
 def write_run():
     """``write_run(study, run, rows, runtime)``: a finished run as the driver leaves it."""
+    from common import config
+    from run_cl import load_config
+
     from cl_eval.matrix import AccuracyMatrix
     from cl_eval.results import make_results, write_results
 
@@ -32,6 +35,8 @@ def write_run():
         )
         write_results(res, folder / "results.json")
         (folder / "plan.json").write_text(json.dumps(run.plan_record()))
+        # the configuration run_cl.py saves: the run's template as it is now, plus its flags
+        config.save(load_config(run.argv(folder / "run")), folder)
         return folder
 
     return write

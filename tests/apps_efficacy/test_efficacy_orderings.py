@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from efficacy_app.grid import GRIDS, METHODS, PRIORITY, expand
 from efficacy_app.report import MethodResult, collect
-from efficacy_app.runner import run_all
+from efficacy_app.runner import finished, run_all
 
 # 22 MiniLM runs when nothing is reused: hours on 2 cores, beyond nox -s slow's --timeout=3600
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(6 * 3600)]
@@ -54,7 +54,7 @@ def slow_grid(tmp_path_factory, shared_data) -> dict[str, dict[str, MethodResult
         out[scenario] = {}
         for key in PRIORITY[scenario]:
             mine = [r for r in runs if r.scenario == scenario and r.method.key == key]
-            missing = [r.title for r in mine if not (study / r.rel_dir / "results.json").exists()]
+            missing = [r.title for r in mine if not finished(r, study)]
             if missing:
                 out[scenario][key] = missing
                 continue

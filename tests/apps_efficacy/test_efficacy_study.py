@@ -8,6 +8,7 @@ import dataclasses
 import json
 
 import pytest
+import yaml
 from efficacy_app import grid as G
 from efficacy_app.report import Section, write_index, write_section
 from efficacy_app.runner import run_all, state, unavailable_reason
@@ -177,3 +178,28 @@ def test_execute_hands_run_cl_a_folder_it_accepts(tmp_path, write_run, monkeypat
     assert ok, detail
     assert (study / run.rel_dir / "results.json").exists()
     assert (study / run.rel_dir / "plan.json").exists() and not (work / run.rel_dir).exists()
+
+
+def test_an_edited_template_makes_a_finished_run_stale(tmp_path, write_run):
+    """The plan names the template, not its content: the saved configuration is compared with
+    what the template gives now, so an edit reruns the run and drops it from the tables."""
+    from efficacy_app.runner import config_changes, finished
+
+    root = tmp_path / "templates"
+    root.mkdir()
+    for row in G.METHODS.values():
+        (root / row.template).write_text(row.template_path().read_text())
+    run = G.expand([G.GRIDS["core"]], methods=["seq"], seeds=[1], scenarios=["TIL"])[0]
+    study = tmp_path / "study"
+    folder = write_run(study, run, [[90, N], [80, 85]])
+    assert finished(run, study, root) and config_changes(run, folder, root) == []
+    (root / "seq.yaml").write_text(
+        (root / "seq.yaml").read_text().replace("lr: 1.0e-5", "lr: 3.0e-5")
+    )
+    assert config_changes(run, folder, root) == ["trainer.lr (saved 1e-05, now 3e-05)"]
+    assert not finished(run, study, root)
+    # a key the saved run lacks (a field added to the code after it ran) is not a change
+    saved = yaml.safe_load((folder / "run_config.yaml").read_text())
+    del saved["trainer"]["max_consecutive_nonfinite"]
+    (folder / "run_config.yaml").write_text(yaml.safe_dump(saved))
+    assert finished(run, study)
