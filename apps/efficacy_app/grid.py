@@ -55,6 +55,8 @@ class MethodRow:
     template: str
     flags: tuple[str, ...] = ()
     reference: bool = False  # the upper bound the budget check compares with (MTL)
+    joint: bool = False  # joint training on the union: one row of scores (an upper bound)
+    bound: str = "mtl"  # the joint row that bounds this one (its family: LoRA or full FT)
 
     def template_path(self, root: Path = TEMPLATES) -> Path:
         return root / self.template
@@ -132,21 +134,30 @@ DATASETS = {
     )
 }
 
+#: the joint row that bounds the full fine-tuning family (``mtl``, one LoRA adapter, bounds the
+#: LoRA family: the LoRA papers' MTL; a full fine-tuning method with replay can exceed it)
+FT = "mtl_ft"
+
 METHODS = {
     m.key: m
     for m in (
-        MethodRow("seq", "SEQ", "seq.yaml"),
-        MethodRow("seq_star", "SEQ* (P+W+FixBC+Cos, scale 16)", "seq_star.yaml"),
-        MethodRow("seq_star_replay", "SEQ* + replay (M=100, scale 16)", "seq_star_replay.yaml"),
-        MethodRow("replay", "Replay (M=100)", "replay.yaml"),
-        MethodRow("ewc", "EWC (lambda 5000)", "ewc.yaml"),
-        MethodRow("derpp", "DER++", "derpp.yaml"),
+        MethodRow("seq", "SEQ", "seq.yaml", bound=FT),
+        MethodRow("seq_star", "SEQ* (P+W+FixBC+Cos, scale 16)", "seq_star.yaml", bound=FT),
+        MethodRow(
+            "seq_star_replay", "SEQ* + replay (M=100, scale 16)", "seq_star_replay.yaml", bound=FT
+        ),
+        MethodRow("replay", "Replay (M=100)", "replay.yaml", bound=FT),
+        MethodRow("ewc", "EWC (lambda 5000)", "ewc.yaml", bound=FT),
+        MethodRow("derpp", "DER++", "derpp.yaml", bound=FT),
         MethodRow("seqlora", "SeqLoRA", "seqlora.yaml"),
         MethodRow("inclora", "IncLoRA", "inclora.yaml"),
         MethodRow("olora", "O-LoRA (lambda_1 0.5)", "olora.yaml"),
         MethodRow("nlora", "N-LoRA (lambda_1 0.4)", "nlora.yaml"),
         MethodRow("kif", "Recurrent-KIF", "kif.yaml"),
-        MethodRow("mtl", "MTL (joint, upper bound)", "mtl.yaml", reference=True),
+        MethodRow(
+            "mtl", "MTL (joint, upper bound)", "mtl.yaml", reference=True, joint=True, bound="mtl"
+        ),
+        MethodRow(FT, "MTL full FT (joint, upper bound)", "mtl_ft.yaml", joint=True, bound=FT),
     )
 }
 
@@ -156,12 +167,21 @@ SEEDS = (1, 2, 3)
 #: more seeds for that pair, decided before seeing them (results/efficacy/NOTES.md)
 MORE_SEEDS = (("TIL", "seqlora", (4, 5)), ("TIL", "olora", (4, 5)))
 CORE_METHODS = tuple(METHODS)
-EXTENDED_METHODS = ("seq", "seq_star_replay", "replay", "derpp", "seqlora", "olora", "mtl")
+EXTENDED_METHODS = (
+    "seq",
+    "seq_star_replay",
+    "replay",
+    "derpp",
+    "seqlora",
+    "olora",
+    "mtl",
+    "mtl_ft",
+)
 #: the methods the slow test's orderings need (tests/apps_efficacy/test_efficacy_orderings.py),
 #: run first in each scenario
 PRIORITY = {
-    "TIL": ("seqlora", "olora", "mtl"),
-    "CIL": ("seq", "replay", "mtl"),
+    "TIL": ("seqlora", "olora", "mtl", "mtl_ft"),
+    "CIL": ("seq", "replay", "mtl", "mtl_ft"),
 }
 
 GRIDS = {

@@ -19,8 +19,9 @@ def plot_ap_forgetting(results: Sequence[Any], path: Path, title: str) -> Path:
         ap, fg = res.stats.get("ap"), res.stats.get("forgetting")
         if ap is None or ap[0] is None:
             continue
-        if res.row.reference:
-            ax.axhline(ap[0], linestyle="--", color="grey", label=f"{res.row.label}")
+        if res.row.joint:
+            style = "--" if res.row.reference else ":"
+            ax.axhline(ap[0], linestyle=style, color="grey", label=f"{res.row.label}")
             continue
         if fg is None or fg[0] is None:
             continue

@@ -52,7 +52,7 @@ def collect(row: MethodRow, paths: Sequence[Path], seeds: Sequence[int]) -> Meth
     scale, tasks = agg.scale, range(len(agg.tasks))
     runs = [read_results(p) for p in paths]
     runtimes = [float(r.hardware.get("runtime_s")) for r in runs if r.hardware.get("runtime_s")]
-    if row.reference:
+    if row.joint:
         rows = [[_pct(r.matrix.score(0, j), scale) for j in tasks] for r in runs]
         joint = mean_std([sum(v for v in r if v is not None) / len(r) for r in rows])
         stats = {"ap": (joint.mean, joint.std)}
@@ -79,7 +79,7 @@ def budget_check(results: list[MethodResult], task_names: Sequence[str]) -> str 
     if ref is None:
         return None
     for res in results:
-        if res.row.reference:
+        if res.row.joint:
             continue
         for seed, diag in res.diagonals.items():
             for j, cell in enumerate(diag):
@@ -174,6 +174,8 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
         runtime = sum(res.runtimes) / len(res.runtimes) if res.runtimes else None
         if res.row.reference:
             check = "reference"
+        elif res.row.joint:
+            check = "upper bound of full fine-tuning"
         elif reference is None:
             check = "-"
         else:

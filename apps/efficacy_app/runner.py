@@ -157,7 +157,7 @@ def summary(run: Run, study: Path) -> str:
 
     res = read_results(study / run.rel_dir / "results.json")
     scale = res.matrix.scale
-    if run.method.reference:  # joint training: one row, AP = its mean (see report.py)
+    if run.method.joint:  # joint training: one row, AP = its mean (see report.py)
         row = [s for j in range(res.matrix.num_tasks) if (s := res.matrix.score(0, j)) is not None]
         return f"joint AP {sum(row) * 100 / scale / max(len(row), 1):.1f}"
     m = res.recompute()

@@ -23,12 +23,16 @@ def test_core_grid_expands_in_priority_order():
     til = [(r.method.key, r.seed) for r in runs if r.scenario == "TIL"]
     assert [r.scenario for r in runs[: len(til)]] == ["TIL"] * len(til)
     # the slow test's methods first, every seed, seed-major; then the rest method by method
-    assert til[:9] == [(m, s) for s in (1, 2, 3) for m in ("seqlora", "olora", "mtl")]
-    assert til[9:13] == [("seqlora", 4), ("olora", 4), ("seqlora", 5), ("olora", 5)]
-    assert til[13:16] == [("seq", 1), ("seq", 2), ("seq", 3)]
+    prio = ("seqlora", "olora", "mtl", "mtl_ft")
+    assert til[:12] == [(m, s) for s in (1, 2, 3) for m in prio]
+    assert til[12:16] == [("seqlora", 4), ("olora", 4), ("seqlora", 5), ("olora", 5)]
+    assert til[16:19] == [("seq", 1), ("seq", 2), ("seq", 3)]
     assert G.GRIDS["core"].seeds_of("CIL", "seqlora") == (1, 2, 3)
     cil = [r.method.key for r in runs if r.scenario == "CIL"]
-    assert cil[:3] == ["seq", "replay", "mtl"]
+    assert cil[:4] == ["seq", "replay", "mtl", "mtl_ft"]
+    # each method is bounded by the joint row of its family
+    assert {G.METHODS[k].bound for k in ("seq", "replay", "ewc", "derpp")} == {"mtl_ft"}
+    assert {G.METHODS[k].bound for k in ("seqlora", "olora", "nlora", "kif")} == {"mtl"}
     # the same budget for every method of a dataset; the plan names the run
     assert {tuple(r.dataset.budget.flags()) for r in runs} == {
         tuple(G.DATASETS["topic3"].budget.flags())
@@ -43,7 +47,7 @@ def test_filters_dedup_and_bad_names():
     )
     assert [r.title for r in runs] == ["topic3 TIL olora seed 2"]
     ext = G.expand([G.GRIDS["extended"]], datasets=["banking77"])
-    assert {r.dataset.name for r in ext} == {"banking77"} and len(ext) == 7 * 3
+    assert {r.dataset.name for r in ext} == {"banking77"} and len(ext) == 8 * 3
     with pytest.raises(ValueError, match=r"unknown method.*nosuch"):
         G.expand([G.GRIDS["core"]], methods=["nosuch"])
 
