@@ -43,6 +43,16 @@ def run_predictions(result: ContinualResult, output_dir: Path) -> list[Path]:
     return sorted(out)
 
 
+def joint_mean(result: ContinualResult, matrix: AccuracyMatrix) -> float | None:
+    """A joint-training run (one row of scores over several tasks): the mean of that row in
+    ``matrix``'s units; None for a sequential run."""
+    n = len(result.task_names)
+    if len(result.matrix) != 1 or n < 2:
+        return None
+    cells = [matrix.score(0, j) for j in range(n)]
+    return None if None in cells else sum(cells) / n
+
+
 def write_run_report(
     result: ContinualResult,
     output_dir: str | Path,
@@ -72,6 +82,9 @@ def write_run_report(
             **(extra or {}),
         },
     )
+    joint = joint_mean(result, results.matrix)  # in the units the metrics are printed in
+    if joint is not None:
+        results.extra["joint_mean"] = joint
     paths = write_report(results, output_dir, plot=plot)
     metrics = results.metrics
     print(f"\n{name}: accuracy matrix R[i][j] (after task i, on task j)")
@@ -85,6 +98,11 @@ def write_run_report(
         f"AP = {fmt('ap')} (micro {fmt('ap_micro')})   BWT = {fmt('bwt')}   "
         f"forgetting = {fmt('forgetting')}   FWT = {fmt('fwt')}"
     )
+    if joint is not None:
+        print(
+            f"joint training: mean of the one row over every task = {joint:.2f} (AP and BWT "
+            "above are the matrix's and count task 0 only)"
+        )
     print("written: " + ", ".join(str(p) for p in paths.values()))
     skipped = {s["task"]: s["skipped_steps"] for s in result.train_stats if s.get("skipped_steps")}
     if skipped:

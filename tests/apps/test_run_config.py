@@ -143,3 +143,26 @@ def test_the_flag_is_named_as_typed(apps, tmp_path, capsys):
     nlora = apps["reproduce_nlora.py"]
     err = fails(nlora, ["--nlora-target", "dw"], tmp_path / "o", capsys)
     assert err == "error: --nlora-target: invalid choice: 'dw' (choose from 'ab', 'delta_w')"
+
+
+def test_a_joint_run_reports_the_mean_of_its_one_row(apps, tmp_path, capsys):
+    """A joint-training run has one row over every task: AP and BWT of that matrix count task 0
+    only, so the report adds the row's mean (printed and in results.json)."""
+    import json
+
+    from common.report import write_run_report
+
+    from cl_methods import ContinualResult
+
+    joint = ContinualResult.empty(["a", "b", "c"], rows=1)
+    joint.matrix[0] = [0.9, 0.6, 0.75]
+    write_run_report(joint, tmp_path / "j", name="mtl", config={}, hardware={}, plot=False)
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "j" / "results.json").read_text())
+    assert data["extra"]["joint_mean"] == pytest.approx(0.75)  # the scores' own units
+    assert "joint training: mean of the one row over every task = 0.75 " in out
+    seq = ContinualResult.empty(["a", "b"])
+    seq.matrix = [[0.9, None], [0.5, 0.8]]
+    write_run_report(seq, tmp_path / "s", name="seq", config={}, hardware={}, plot=False)
+    assert "joint training" not in capsys.readouterr().out
+    assert "joint_mean" not in json.loads((tmp_path / "s" / "results.json").read_text())["extra"]
