@@ -43,14 +43,19 @@ def run_predictions(result: ContinualResult, output_dir: Path) -> list[Path]:
     return sorted(out)
 
 
+def row_mean(matrix: AccuracyMatrix, row: int = 0) -> float | None:
+    """The mean of ``row``'s scored cells, in ``matrix``'s units (None when none is scored). A
+    joint-training run's score is that of its one row (cl-eval's AP of it counts task 0 only)."""
+    cells = [c for j in range(matrix.num_tasks) if (c := matrix.score(row, j)) is not None]
+    return sum(cells) / len(cells) if cells else None
+
+
 def joint_mean(result: ContinualResult, matrix: AccuracyMatrix) -> float | None:
-    """A joint-training run (one row of scores over several tasks): the mean of that row in
-    ``matrix``'s units; None for a sequential run."""
-    n = len(result.task_names)
-    if len(result.matrix) != 1 or n < 2:
+    """A joint-training run (one row of scores over every one of several tasks): its
+    :func:`row_mean`; None for a sequential run or an incomplete row."""
+    if len(result.matrix) != 1 or len(result.task_names) < 2 or None in result.matrix[0]:
         return None
-    cells = [matrix.score(0, j) for j in range(n)]
-    return None if None in cells else sum(cells) / n
+    return row_mean(matrix)
 
 
 def write_run_report(

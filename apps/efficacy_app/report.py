@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.report import row_mean
+
 from cl_eval.aggregate import Aggregate, aggregate_files, mean_std, write_aggregate
 from cl_eval.results import read_results
 
@@ -53,8 +55,7 @@ def collect(row: MethodRow, paths: Sequence[Path], seeds: Sequence[int]) -> Meth
     runs = [read_results(p) for p in paths]
     runtimes = [float(r.hardware.get("runtime_s")) for r in runs if r.hardware.get("runtime_s")]
     if row.joint:
-        rows = [[_pct(r.matrix.score(0, j), scale) for j in tasks] for r in runs]
-        joint = mean_std([sum(v for v in r if v is not None) / len(r) for r in rows])
+        joint = mean_std([_pct(row_mean(r.matrix), scale) for r in runs])
         stats = {"ap": (joint.mean, joint.std)}
         per_task = [_pct(agg.mean_matrix.score(0, j), scale) for j in tasks]
         diagonals: dict[int, list[float | None]] = {}

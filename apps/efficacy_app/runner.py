@@ -152,14 +152,16 @@ def execute(run: Run, study: Path, work: Path, threads: int | None) -> tuple[boo
 
 
 def summary(run: Run, study: Path) -> str:
+    from common.report import row_mean
+
     from cl_eval.aggregate import diagonal_mean
     from cl_eval.results import read_results
 
     res = read_results(study / run.rel_dir / "results.json")
     scale = res.matrix.scale
     if run.method.joint:  # joint training: one row, AP = its mean (see report.py)
-        row = [s for j in range(res.matrix.num_tasks) if (s := res.matrix.score(0, j)) is not None]
-        return f"joint AP {sum(row) * 100 / scale / max(len(row), 1):.1f}"
+        mean = row_mean(res.matrix)
+        return "joint AP -" if mean is None else f"joint AP {mean * 100 / scale:.1f}"
     m = res.recompute()
     diag = diagonal_mean(res.matrix)
 
