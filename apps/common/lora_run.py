@@ -9,10 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from cl_eval import exact_match
-from cl_methods import ContinualTrainer, Method, RunInfo, build_method
+from cl_methods import ContinualTrainer, RunInfo, build_method
 
 from . import config, run_folder
 from .recipe import (
@@ -52,7 +50,9 @@ TableFn = Callable[[Any, list[str], bool], PaperTable]
 
 
 def run_lora_app(spec: config.AppSpec, argv: list[str] | None, label: str, table: TableFn) -> int:
-    """The whole recipe of ``spec``'s app: ``label`` names the paper in the output."""
+    """The whole recipe of ``spec``'s app (``label`` names the paper in the output): train every
+    task (resuming when asked), then write R, AP, BWT, the heatmap and the task-update analysis
+    of the stacked adapters into ``cfg.output_dir``."""
     cfg = config.load(spec, argv)
     run_folder.claim(cfg, cfg.output_dir)
 
@@ -69,45 +69,10 @@ def run_lora_app(spec: config.AppSpec, argv: list[str] | None, label: str, table
     model = attach(method, model, model_name)
 
     paper = table(cfg, names, causal_lm)
-    return train_and_report(
-        LoRARecipe(
-            label=label,
-            cfg=cfg,
-            model=model,
-            tokenizer=tokenizer,
-            method=method,
-            causal_lm=causal_lm,
-            model_name=model_name,
-            stream=stream,
-            data_source=data_source,
-            paper=paper,
-        )
-    )
 
-
-@dataclass
-class LoRARecipe:
-    """What the app settled before training (``label`` names the paper in the output)."""
-
-    label: str
-    cfg: Any
-    model: torch.nn.Module
-    tokenizer: Any
-    method: Method
-    causal_lm: bool
-    model_name: str
-    stream: Any
-    data_source: str
-    paper: PaperTable
-
-
-def train_and_report(r: LoRARecipe) -> int:
-    """Train every task (resuming when asked), then write R, AP, BWT, the heatmap and the
-    task-update analysis of the stacked adapters into ``cfg.output_dir``."""
-    cfg, names, paper = r.cfg, list(r.stream.names), r.paper
     # Trainer: encoded tasks, AdamW, greedy generation scored by exact match
-    encoder = make_encoder(r.tokenizer, r.causal_lm, cfg)
-    tasks = train_tasks(r.stream, encoder, paper.per_task)
+    encoder = make_encoder(tokenizer, causal_lm, cfg)
+    tasks = train_tasks(stream, encoder, paper.per_task)
     trainer_cfg = trainer_settings(
         cfg,
         epochs=paper.per_task[0]["epochs"],
@@ -117,19 +82,19 @@ def train_and_report(r: LoRARecipe) -> int:
         weight_decay=cfg.weight_decay,
         lr_scheduler=cfg.lr_scheduler,
         warmup_steps=cfg.warmup_steps,
-        mixed_precision=precision(cfg.precision, r.causal_lm),
+        mixed_precision=precision(cfg.precision, causal_lm),
         eval_future=cfg.eval_future,
         eval_before_training=cfg.eval_before,
     )
     evaluate = generation_evaluator(
-        encoder, r.tokenizer, exact_match, max_new_tokens=cfg.max_new_tokens,
+        encoder, tokenizer, exact_match, max_new_tokens=cfg.max_new_tokens,
         batch_size=cfg.eval_batch_size, progress=cfg.progress,
     )  # fmt: skip
-    trainer = ContinualTrainer(r.model, r.method, trainer_cfg, evaluate=evaluate)
+    trainer = ContinualTrainer(model, method, trainer_cfg, evaluate=evaluate)
     run_folder.save(cfg, cfg.output_dir)
     print(
-        f"{r.label}: method {r.method.name}, model {r.model_name}, order {cfg.order} "
-        f"({', '.join(names)}), data {r.data_source}, global batch {paper.global_batch} = "
+        f"{label}: method {method.name}, model {model_name}, order {cfg.order} "
+        f"({', '.join(names)}), data {data_source}, global batch {paper.global_batch} = "
         f"{paper.per_device} x {trainer_cfg.grad_accum} x {trainer.accelerator.num_processes}, "
         f"output {cfg.output_dir}",
         flush=True,
@@ -137,7 +102,7 @@ def train_and_report(r: LoRARecipe) -> int:
     result = trainer.fit(tasks, resume=cfg.resume)
     if not trainer.accelerator.is_main_process:
         return 0
-    title = f"{r.label} order {cfg.order} {r.method.name}"
+    title = f"{label} order {cfg.order} {method.name}"
     analysis = None
     if cfg.analysis:
         analysis = task_update_analysis(
@@ -149,11 +114,11 @@ def train_and_report(r: LoRARecipe) -> int:
         name=title + ("-smoke" if cfg.preset == "smoke" else ""),
         config={
             "run": config.plain(cfg),
-            "model": r.model_name,
-            "data": r.data_source,
+            "model": model_name,
+            "data": data_source,
             "tasks": names,
             "task_params": paper.per_task,
-            "method": {"name": r.method.name, **r.method.config.to_dict()},
+            "method": {"name": method.name, **method.config.to_dict()},
             "trainer": trainer_cfg.to_dict(),
         },
         hardware=hardware(trainer, paper.global_batch),
