@@ -39,11 +39,23 @@ class Budget:
         )
 
 
+#: the replay buffer size M of the replay rows' templates (tests check the templates hold it)
+TEMPLATE_BUFFER = 100
+
+
 @dataclass(frozen=True)
 class Dataset:
     name: str  # apps/run_cl.py's data.name
     title: str
     budget: Budget
+    #: M for the replay rows when the templates' TEMPLATE_BUFFER is too small: the buffer's class
+    #: quota is M // (classes seen), so M must be at least the number of classes, or the buffer
+    #: empties (CLINC150's 150 classes). None: the templates' M, and no flag in the plan.
+    replay_buffer: int | None = None
+
+    @property
+    def buffer_size(self) -> int:
+        return TEMPLATE_BUFFER if self.replay_buffer is None else self.replay_buffer
 
 
 @dataclass(frozen=True)
@@ -51,12 +63,21 @@ class MethodRow:
     """One row of the tables: ``template`` (a file of ``apps/configs/efficacy``) plus flags."""
 
     key: str  # folder and table id
-    label: str
+    label: str  # "{M}" stands for the dataset's replay buffer size
     template: str
     flags: tuple[str, ...] = ()
     reference: bool = False  # the upper bound the budget check compares with (MTL)
     joint: bool = False  # joint training on the union: one row of scores (an upper bound)
     bound: str = "mtl"  # the joint row that bounds this one (its family: LoRA or full FT)
+    replays: bool = False  # keeps a class-balanced buffer of Dataset.buffer_size rows
+
+    def label_for(self, dataset: Dataset) -> str:
+        return self.label.format(M=dataset.buffer_size)
+
+    def buffer_flags(self, dataset: Dataset) -> list[str]:
+        if not self.replays or dataset.replay_buffer is None:
+            return []
+        return [f"--method_config.replay_buffer_size={dataset.replay_buffer}"]
 
     def template_path(self, root: Path = TEMPLATES) -> Path:
         return root / self.template
@@ -112,6 +133,7 @@ class Run:
             f"--seed={self.seed}",
             *self.dataset.budget.flags(),
             *self.method.flags,
+            *self.method.buffer_flags(self.dataset),
             "--trainer.progress=false",
         ]
 
@@ -129,7 +151,9 @@ DATASETS = {
     d.name: d
     for d in (
         Dataset("topic3", "topic3 (5 tasks x 5 classes)", Budget(24, 20, 2, 64)),
-        Dataset("clinc150", "CLINC150 (15 tasks x 10 intents)", Budget(20, 10, 1, 50)),
+        Dataset(
+            "clinc150", "CLINC150 (15 tasks x 10 intents)", Budget(20, 10, 1, 50), replay_buffer=150
+        ),
         Dataset("banking77", "BANKING77 (7 tasks x 11 intents)", Budget(40, 10, 2, 64)),
     )
 }
@@ -144,11 +168,15 @@ METHODS = {
         MethodRow("seq", "SEQ", "seq.yaml", bound=FT),
         MethodRow("seq_star", "SEQ* (P+W+FixBC+Cos, scale 16)", "seq_star.yaml", bound=FT),
         MethodRow(
-            "seq_star_replay", "SEQ* + replay (M=100, scale 16)", "seq_star_replay.yaml", bound=FT
+            "seq_star_replay",
+            "SEQ* + replay (M={M}, scale 16)",
+            "seq_star_replay.yaml",
+            bound=FT,
+            replays=True,
         ),
-        MethodRow("replay", "Replay (M=100)", "replay.yaml", bound=FT),
+        MethodRow("replay", "Replay (M={M})", "replay.yaml", bound=FT, replays=True),
         MethodRow("ewc", "EWC (lambda 5000)", "ewc.yaml", bound=FT),
-        MethodRow("derpp", "DER++", "derpp.yaml", bound=FT),
+        MethodRow("derpp", "DER++ (M={M})", "derpp.yaml", bound=FT, replays=True),
         MethodRow("seqlora", "SeqLoRA", "seqlora.yaml"),
         MethodRow("inclora", "IncLoRA", "inclora.yaml"),
         MethodRow("olora", "O-LoRA (lambda_1 0.5)", "olora.yaml"),
@@ -207,8 +235,8 @@ def expand(
     scenarios: Sequence[str] | None = None,
 ) -> list[Run]:
     """The runs of ``grids`` (filters keep a subset), without duplicates, in run order: dataset,
-    scenario, then seed-major over the priority methods so that a partial grid has every seed of
-    the slow test's methods first, then the other methods, all seeds of one after another."""
+    scenario, then seed-major (every method of seed 1, then of seed 2, ...; the slow test's
+    methods first within a seed), so that a grid stopped part-way has whole seeds of every row."""
     for name, known in (("method", METHODS), ("dataset", DATASETS)):
         wanted = methods if name == "method" else datasets
         unknown = sorted(set(wanted or ()) - set(known))
@@ -225,15 +253,12 @@ def expand(
                     continue
                 keys = [m for m in grid.methods if not methods or m in methods]
                 keys = _ordered(keys, scenario)
-                prio = [k for k in keys if k in PRIORITY.get(scenario, ())]
-                rest = [k for k in keys if k not in prio]
                 chosen = {
                     k: [s for s in grid.seeds_of(scenario, k) if not seeds or s in seeds]
                     for k in keys
                 }
-                every = sorted({s for k in prio for s in chosen[k]})
-                order = [(k, s) for s in every for k in prio if s in chosen[k]]
-                order += [(k, s) for k in rest for s in chosen[k]]
+                every = sorted({s for k in keys for s in chosen[k]})
+                order = [(k, s) for s in every for k in keys if s in chosen[k]]
                 for key, seed in order:
                     run = Run(DATASETS[ds], scenario, METHODS[key], seed)
                     if run.rel_dir not in seen:

@@ -21,13 +21,13 @@ def plot_ap_forgetting(results: Sequence[Any], path: Path, title: str) -> Path:
             continue
         if res.row.joint:
             style = "--" if res.row.reference else ":"
-            ax.axhline(ap[0], linestyle=style, color="grey", label=f"{res.row.label}")
+            ax.axhline(ap[0], linestyle=style, color="grey", label=f"{res.label}")
             continue
         if fg is None or fg[0] is None:
             continue
         ax.errorbar(
             fg[0], ap[0], xerr=fg[1] or 0.0, yerr=ap[1] or 0.0, fmt="o", capsize=3,
-            label=f"{res.row.label} (n={len(res.seeds)})",
+            label=f"{res.label} (n={len(res.seeds)})",
         )  # fmt: skip
     ax.set_xlabel("forgetting (%, lower is better)")
     ax.set_ylabel("AP (%, higher is better)")

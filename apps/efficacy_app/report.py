@@ -23,6 +23,7 @@ from typing import Any
 from common.report import row_mean
 
 from cl_eval.aggregate import Aggregate, aggregate_files, mean_std, write_aggregate
+from cl_eval.atomic import atomic_write_text
 from cl_eval.results import read_results
 
 from .grid import METHODS, Dataset, MethodRow, Run
@@ -42,15 +43,19 @@ class MethodResult:
     diagonals: dict[int, list[float | None]]  # seed -> R[j][j] per task, in %
     aggregate: Aggregate | None = None
     failures: list[str] = field(default_factory=list)
+    label: str = ""  # the row's label on its dataset (MethodRow.label_for)
 
 
 def _pct(value: float | None, scale: float) -> float | None:
     return None if value is None else value * 100.0 / scale
 
 
-def collect(row: MethodRow, paths: Sequence[Path], seeds: Sequence[int]) -> MethodResult:
-    """Aggregate one method's finished runs (``paths``: their results.json)."""
-    agg = aggregate_files(paths, names=[f"seed {s}" for s in seeds], name=row.label)
+def collect(
+    row: MethodRow, paths: Sequence[Path], seeds: Sequence[int], dataset: Dataset
+) -> MethodResult:
+    """Aggregate one method's finished runs (``paths``: their results.json) on ``dataset``."""
+    label = row.label_for(dataset)
+    agg = aggregate_files(paths, names=[f"seed {s}" for s in seeds], name=label)
     scale, tasks = agg.scale, range(len(agg.tasks))
     runs = [read_results(p) for p in paths]
     runtimes = [float(r.hardware.get("runtime_s")) for r in runs if r.hardware.get("runtime_s")]
@@ -71,7 +76,7 @@ def collect(row: MethodRow, paths: Sequence[Path], seeds: Sequence[int]) -> Meth
         diagonals = {
             s: [_pct(r.matrix.score(j, j), scale) for j in tasks] for s, r in zip(seeds, runs)
         }
-    return MethodResult(row, list(seeds), stats, per_task, runtimes, diagonals, agg)
+    return MethodResult(row, list(seeds), stats, per_task, runtimes, diagonals, agg, label=label)
 
 
 def budget_check(results: list[MethodResult], task_names: Sequence[str]) -> str | None:
@@ -90,7 +95,7 @@ def budget_check(results: list[MethodResult], task_names: Sequence[str]) -> str 
                     res.failures.append(
                         f"seed {seed} {task_names[j]} {shown} < {RATIO:g} x {bound or 0:.1f}"
                     )
-    return ref.row.label
+    return ref.label
 
 
 def _pm(stat: tuple[float | None, float | None] | None) -> str:
@@ -134,7 +139,7 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
         if not done:
             continue
         paths = [study / r.rel_dir / "results.json" for r in done]
-        res = collect(METHODS[key], paths, [r.seed for r in done])
+        res = collect(METHODS[key], paths, [r.seed for r in done], ds)
         summary_md = study / ds.name / scenario / key / "summary.md"
         for info in res.aggregate.runs:  # committed: name the files relative to the summary
             if info.source is not None:
@@ -184,9 +189,9 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
         seeds = ",".join(map(str, res.seeds))
         cells = [_pm(res.stats.get(k)) for k in METRICS]
         rt = "-" if runtime is None else f"{runtime:.0f}"
-        lines.append(f"| {res.row.label} | {seeds} | {' | '.join(cells)} | {rt} | {check} |")
+        lines.append(f"| {res.label} | {seeds} | {' | '.join(cells)} | {rt} | {check} |")
         summary["methods"][res.row.key] = {
-            "label": res.row.label,
+            "label": res.label,
             "seeds": res.seeds,
             "metrics": {k: {"mean": v[0], "std": v[1]} for k, v in res.stats.items()},
             "per_task_final": res.per_task,
@@ -196,9 +201,11 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
         }
     for key in keys:
         if key in section.unavailable:
-            lines.append(f"| {METHODS[key].label} | - | not run: {section.unavailable[key]} ||||||")
+            lines.append(
+                f"| {METHODS[key].label_for(ds)} | - | not run: {section.unavailable[key]} ||||||"
+            )
         elif key not in summary["methods"]:
-            lines.append(f"| {METHODS[key].label} | - | not run yet ||||||")
+            lines.append(f"| {METHODS[key].label_for(ds)} | - | not run yet ||||||")
     summary["missing"] = {k: v for k, v in missing.items() if v}
     summary["unavailable"] = dict(section.unavailable)
     summary["runs_finished"], summary["runs_planned"] = done_n, planned_n
@@ -208,7 +215,7 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
         lines.append("|---|" + "---:|" * len(task_names))
         for res in results:
             cells = ["-" if v is None else f"{v:.1f}" for v in res.per_task]
-            lines.append(f"| {res.row.label} | " + " | ".join(cells) + " |")
+            lines.append(f"| {res.label} | " + " | ".join(cells) + " |")
     stem = study / f"{ds.name}_{scenario}"
     study.mkdir(parents=True, exist_ok=True)
     if plot and results:
@@ -216,8 +223,8 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
 
         png = plot_ap_forgetting(results, stem.with_suffix(".png"), f"{ds.title}, {scenario}")
         lines += ["", f"![AP against forgetting]({png.name})"]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    stem.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(stem.with_suffix(".md"), "\n".join(lines) + "\n")
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
     return summary
 
 
@@ -251,5 +258,5 @@ def write_index(summaries: Sequence[dict[str, Any]], study: Path, grids: Sequenc
             f"{', '.join(s['unavailable']) or '-'} |"
         )
     path = study / "README.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path

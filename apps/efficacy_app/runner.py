@@ -7,6 +7,10 @@ child's log beside it in ``<work>/<run>/log.txt``) through
 to ``<study>/<run>`` and the work folder is deleted. A run whose study folder holds a complete
 ``results.json`` with the same plan is skipped; an interrupted one (work folder without results)
 is restarted from scratch; one whose plan changed (a new budget) is rerun. One line per run.
+
+Several drivers may share one grid (e.g. one per core, each with one thread): a driver claims a
+run before it starts it (``<work>/<run>.claim``, created atomically, holding its pid), and the
+others skip a run claimed by a live process. A claim left by a dead process is taken over.
 """
 
 from __future__ import annotations
@@ -113,6 +117,50 @@ def state(run: Run, study: Path, work: Path) -> str:
     return "new"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(run: Run, work: Path) -> int | None:
+    """Claim ``run`` for this process: None when claimed, else the pid of the live driver that
+    holds it. A claim whose process is gone (a killed driver) is taken over."""
+    path = work / f"{run.rel_dir}.claim"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder == os.getpid():
+                return None
+            if holder and _alive(holder):
+                return holder
+            path.unlink(missing_ok=True)  # a dead driver's claim
+            continue
+        with os.fdopen(fd, "w") as stream:
+            stream.write(f"{os.getpid()}\n")
+        return None
+    return -1  # lost a race with another driver twice: leave the run to it
+
+
+def release(run: Run, work: Path) -> None:
+    path = work / f"{run.rel_dir}.claim"
+    try:
+        if int(path.read_text().strip() or 0) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
 def child_env(threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -143,10 +191,12 @@ def execute(run: Run, study: Path, work: Path, threads: int | None) -> tuple[boo
         return False, f"exit {code} ({tail[0][:200]}); log {log}"
     dest = study / run.rel_dir
     dest.mkdir(parents=True, exist_ok=True)
-    for name in KEPT:
+    # each file appears whole (a second driver's report may read the study at any moment)
+    (out / PLAN).write_text(json.dumps(run.plan_record(), indent=1) + "\n")
+    for name in (PLAN, *KEPT):
         if (out / name).exists():
-            shutil.copy2(out / name, dest / name)
-    (dest / PLAN).write_text(json.dumps(run.plan_record(), indent=1) + "\n")
+            shutil.copy2(out / name, dest / f".{name}.part")
+            os.replace(dest / f".{name}.part", dest / name)
     shutil.rmtree(folder)
     return True, ""
 
@@ -203,9 +253,21 @@ def run_all(
             outcomes.append(Outcome(run, "skipped", "dry run"))
             say(f"{head} would run{note.get(now, '')}")
             continue
-        started = time.time()
-        ok, detail = execute_fn(run, study, work, threads)
-        seconds = time.time() - started
+        holder = claim(run, work)
+        if holder is not None:
+            outcomes.append(Outcome(run, "skipped", f"claimed by pid {holder}"))
+            say(f"{head} running in another driver (pid {holder}), skipped")
+            continue
+        try:
+            if finished(run, study):  # another driver finished it since ``state`` looked
+                outcomes.append(Outcome(run, "skipped", "finished"))
+                say(f"{head} finished by another driver, skipped ({summary(run, study)})")
+                continue
+            started = time.time()
+            ok, detail = execute_fn(run, study, work, threads)
+            seconds = time.time() - started
+        finally:
+            release(run, work)
         if ok:
             outcomes.append(Outcome(run, "done", "", seconds))
             say(f"{head} done in {seconds:.0f}s{note.get(now, '')} ({summary(run, study)})")

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 
 import pytest
-from efficacy_app.grid import GRIDS, METHODS, PRIORITY, expand
+from efficacy_app.grid import DATASETS, GRIDS, METHODS, PRIORITY, expand
 from efficacy_app.report import MethodResult, collect
 from efficacy_app.runner import finished, run_all
 
@@ -68,7 +68,9 @@ def slow_grid(tmp_path_factory, shared_data) -> dict[str, dict[str, MethodResult
                 out[scenario][key] = missing
                 continue
             paths = [study / r.rel_dir / "results.json" for r in mine]
-            out[scenario][key] = collect(METHODS[key], paths, [r.seed for r in mine])
+            out[scenario][key] = collect(
+                METHODS[key], paths, [r.seed for r in mine], DATASETS["topic3"]
+            )
     return out
 
 
@@ -77,9 +79,7 @@ def _gap(a: MethodResult, b: MethodResult, metric: str) -> tuple[float, float, s
     (ma, sa), (mb, sb) = a.stats[metric], b.stats[metric]
     na, nb = len(a.seeds), len(b.seeds)
     se = math.sqrt((sa or 0.0) ** 2 / na + (sb or 0.0) ** 2 / nb)
-    text = (
-        f"{a.row.label} {metric} {ma:.1f} ± {sa or 0:.1f} vs {b.row.label} {mb:.1f} ± {sb or 0:.1f}"
-    )
+    text = f"{a.label} {metric} {ma:.1f} ± {sa or 0:.1f} vs {b.label} {mb:.1f} ± {sb or 0:.1f}"
     return ma - mb, K * se, text
 
 

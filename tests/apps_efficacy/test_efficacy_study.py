@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,11 +24,13 @@ def test_core_grid_expands_in_priority_order():
     assert len(runs) == 2 * len(G.CORE_METHODS) * 3 + 2 * 2
     til = [(r.method.key, r.seed) for r in runs if r.scenario == "TIL"]
     assert [r.scenario for r in runs[: len(til)]] == ["TIL"] * len(til)
-    # the slow test's methods first, every seed, seed-major; then the rest method by method
-    prio = ("seqlora", "olora", "mtl", "mtl_ft")
-    assert til[:12] == [(m, s) for s in (1, 2, 3) for m in prio]
-    assert til[12:16] == [("seqlora", 4), ("olora", 4), ("seqlora", 5), ("olora", 5)]
-    assert til[16:19] == [("seq", 1), ("seq", 2), ("seq", 3)]
+    # seed-major over every method, the slow test's methods first within a seed
+    prio = ["seqlora", "olora", "mtl", "mtl_ft"]
+    order = prio + [k for k in G.CORE_METHODS if k not in prio]
+    n = len(order)
+    assert til[:n] == [(m, 1) for m in order]
+    assert til[n : 2 * n] == [(m, 2) for m in order]
+    assert til[3 * n :] == [("seqlora", 4), ("olora", 4), ("seqlora", 5), ("olora", 5)]
     assert G.GRIDS["core"].seeds_of("CIL", "seqlora") == (1, 2, 3)
     cil = [r.method.key for r in runs if r.scenario == "CIL"]
     assert cil[:4] == ["seq", "replay", "mtl", "mtl_ft"]
@@ -48,6 +52,10 @@ def test_filters_dedup_and_bad_names():
     assert [r.title for r in runs] == ["topic3 TIL olora seed 2"]
     ext = G.expand([G.GRIDS["extended"]], datasets=["banking77"])
     assert {r.dataset.name for r in ext} == {"banking77"} and len(ext) == 8 * 3
+    assert [(r.method.key, r.seed) for r in ext[:9]] == [
+        *[(k, 1) for k in ("seq", "replay", "mtl", "mtl_ft", "seq_star_replay", "derpp")],
+        *[("seqlora", 1), ("olora", 1), ("seq", 2)],
+    ]
     with pytest.raises(ValueError, match=r"unknown method.*nosuch"):
         G.expand([G.GRIDS["core"]], methods=["nosuch"])
 
@@ -55,6 +63,32 @@ def test_filters_dedup_and_bad_names():
 def test_every_template_exists_and_names_its_method():
     for row in G.METHODS.values():
         assert row.template_path().is_file(), row.template
+
+
+def test_replay_rows_get_a_buffer_that_holds_every_class():
+    """The class quota is M // (classes seen): CLINC150 (150 classes) needs M >= 150, which its
+    dataset sets by a flag; elsewhere the templates' M = 100 stands and the plan has no flag (so
+    the finished topic3 runs keep their plan)."""
+    from common import config
+    from run_cl import load_config
+
+    clinc, topic3 = G.DATASETS["clinc150"], G.DATASETS["topic3"]
+    for key, row in G.METHODS.items():
+        for ds in (clinc, topic3, G.DATASETS["banking77"]):
+            run = G.Run(ds, "CIL", row, 1)
+            cfg = config.plain(load_config(run.argv(Path("/tmp/never-written"))))
+            size = (cfg.get("method_config") or {}).get("replay_buffer_size")
+            if row.replays:
+                assert size == ds.buffer_size, (key, ds.name)
+                assert f"M={ds.buffer_size}" in row.label_for(ds)
+            flags = [f for f in run.plan() if "replay_buffer_size" in f]
+            assert flags == (
+                [f"--method_config.replay_buffer_size={ds.replay_buffer}"]
+                if row.replays and ds.replay_buffer
+                else []
+            )
+    assert clinc.buffer_size >= 150 and G.DATASETS["banking77"].buffer_size >= 77
+    assert G.METHODS["replay"].label_for(clinc) == "Replay (M=150)"
 
 
 def test_unregistered_method_is_skipped_with_a_line(tmp_path):
@@ -99,6 +133,42 @@ def test_finished_skipped_interrupted_restarted_stale_rerun(tmp_path, write_run)
     runs2 = G.expand([G.GRIDS["core"]], methods=["inclora"], scenarios=["TIL"])
     out = run_all(runs2, study, work, execute_fn=lambda *a: (False, "exit 1"), say=lines.append)
     assert [o.status for o in out] == ["failed"] * 3 and "FAILED" in lines[-1]
+
+
+def test_two_drivers_share_a_grid_through_claims(tmp_path, write_run):
+    """A run claimed by a live driver is skipped (its work folder is not wiped as interrupted);
+    a dead driver's claim is taken over; the claim is released when the run ends."""
+    import subprocess
+    import sys
+
+    study, work = tmp_path / "study", tmp_path / "work"
+    runs = G.expand([G.GRIDS["core"]], methods=["seqlora", "olora"], scenarios=["TIL"], seeds=[1])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        (work / runs[0].rel_dir).mkdir(parents=True)  # the live driver's run in progress
+        (work / f"{runs[0].rel_dir}.claim").write_text(f"{other.pid}\n")
+        (work / runs[1].rel_dir.parent).mkdir(parents=True, exist_ok=True)
+        (work / f"{runs[1].rel_dir}.claim").write_text(f"{dead.pid}\n")
+        executed, lines = [], []
+
+        def fake_execute(run, study_dir, work_dir, threads):
+            assert (work_dir / f"{run.rel_dir}.claim").read_text().strip() == str(os.getpid())
+            executed.append(run.method.key)
+            write_run(study_dir, run, [[88, N], [77, 86]])
+            return True, ""
+
+        out = run_all(runs, study, work, execute_fn=fake_execute, say=lines.append)
+        assert executed == ["olora"]
+        assert [o.status for o in out] == ["skipped", "done"]
+        assert f"running in another driver (pid {other.pid})" in lines[0]
+        assert (work / runs[0].rel_dir).is_dir()  # not wiped
+        assert not (work / f"{runs[1].rel_dir}.claim").exists()  # released
+        assert (work / f"{runs[0].rel_dir}.claim").exists()  # the other driver's, untouched
+    finally:
+        other.kill()
+        other.wait()
 
 
 def _section(methods, unavailable=None):
