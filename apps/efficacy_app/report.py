@@ -209,6 +209,7 @@ def write_section(section: Section, study: Path, plot: bool = True) -> dict[str,
     summary["missing"] = {k: v for k, v in missing.items() if v}
     summary["unavailable"] = dict(section.unavailable)
     summary["runs_finished"], summary["runs_planned"] = done_n, planned_n
+    summary["checked"] = reference is not None  # the budget check needs an MTL run
     if results and task_names:
         lines += ["", "## Final accuracy per task (mean over seeds; MTL: its joint row)", ""]
         lines.append("| method | " + " | ".join(task_names) + " |")
@@ -238,7 +239,7 @@ def write_index(summaries: Sequence[dict[str, Any]], study: Path, grids: Sequenc
         "",
         f"Grid(s): {', '.join(grids)}; {done} of {planned} planned runs finished"
         + (" (PARTIAL)" if done < planned else "")
-        + f"; total runtime of the finished runs {total_s / 3600:.2f} h (one run at a time).",
+        + f"; {total_s / 3600:.2f} h summed over the finished runs' runtimes.",
         "Run or complete it with `nox -s efficacy` (or `python apps/efficacy_study.py`); "
         "finished runs are skipped.",
         "Findings, investigations and caveats (hand-written): [NOTES.md](NOTES.md)."
@@ -257,6 +258,41 @@ def write_index(summaries: Sequence[dict[str, Any]], study: Path, grids: Sequenc
             f"{s['runs_finished']}/{s['runs_planned']} | {miss or '-'} | "
             f"{', '.join(s['unavailable']) or '-'} |"
         )
+    lines += ["", "Mean ± std over seeds (%); each section's full table is linked above.", ""]
+    for s in summaries:
+        lines += headline(s)
     path = study / "README.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """A compact table of one section (AP, forgetting, diagonal, budget check), for READMEs."""
+
+    def pm(m: dict[str, Any], key: str) -> str:
+        stat = m["metrics"].get(key)
+        return _pm(None if stat is None else (stat["mean"], stat["std"]))
+
+    name = f"{summary['dataset']}_{summary['scenario']}"
+    lines = [
+        f"**{summary['dataset']} {summary['scenario']}** ({summary['runs_finished']} of "
+        f"{summary['runs_planned']} planned runs; [full table]({name}.md)):",
+        "",
+        "| method | seeds | AP | forgetting | diag | budget check |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for key, m in summary["methods"].items():
+        fails = m["budget_failures"]
+        if METHODS[key].joint:
+            check = "bound"
+        elif not summary["checked"]:
+            check = "-"
+        else:
+            n = len(fails)
+            check = "ok" if not n else f"{n} cell{'s' if n > 1 else ''} under"
+        seeds = ",".join(map(str, m["seeds"]))
+        lines.append(
+            f"| {m['label']} | {seeds} | {pm(m, 'ap')} | {pm(m, 'forgetting')} | "
+            f"{pm(m, 'diagonal')} | {check} |"
+        )
+    return [*lines, ""]

@@ -211,6 +211,10 @@ def test_tables_budget_check_and_plot_from_hand_made_results(tmp_path, write_run
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "topic3_TIL.png" in md
     index = write_index([summary], study, ["core"]).read_text()
     assert "8/12" in index and "mtl: 3" in index and "| derpp |" in index
+    # the compact headline table of the section, for READMEs
+    assert "| SeqLoRA | 1,2,3 | 70.0 ± 5.0 | 30.0 ± 10.0 | 85.0 ± 0.0 | ok |" in index
+    assert "| O-LoRA (lambda_1 0.5) | 1,2,3 | 71.0 ± 0.5 |" in index and "3 cells under" in index
+    assert "| MTL (joint, upper bound) | 1,2 | 87.5 ± 3.5 | - | - | bound |" in index
 
 
 def test_no_mtl_means_no_budget_check(tmp_path, write_run):
