@@ -12,6 +12,10 @@ to ``--study`` (default ``results/efficacy``), checkpoints (large, deleted when 
 ``--work`` (default ``runs/efficacy``). A finished run is skipped, an interrupted one restarted,
 a method that is not registered on this branch skipped with a line that says so. After every
 finished run the tables, plots and ``README.md`` of the study are rewritten.
+
+On a machine with few cores, two drivers with ``--threads 1`` use it better than one with all
+cores: start the same command twice; each claims a run before starting it (``<work>/<run>.claim``)
+and skips the runs the other one holds.
 """
 
 from __future__ import annotations
