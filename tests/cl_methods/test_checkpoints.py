@@ -173,10 +173,10 @@ def test_resume_mid_task_with_a_decaying_schedule_is_bit_identical(toy, tmp_path
 
 def test_a_resume_does_not_log_the_replayed_steps_twice(toy, tmp_path, faults):
     """Killed inside the write of the checkpoint at step 4 (the one at step 2 stays latest):
-    the resumed run trains steps 3-4 again; its train_log.jsonl must equal the uninterrupted
-    run's, not hold steps 3-4 twice."""
+    the resumed run trains steps 3-4 again; its train_log.jsonl and its TensorBoard scalars must
+    equal the uninterrupted run's, not hold steps 3-4 twice."""
     tasks = toy.toy_tasks(n_train=12)
-    settings = {"log_every": 1, "checkpoint_every": 2}
+    settings = {"log_every": 1, "checkpoint_every": 2, "log_with": ("tensorboard",)}
 
     def trainer(out, callbacks=()):
         return ContinualTrainer(
@@ -194,3 +194,21 @@ def test_a_resume_does_not_log_the_replayed_steps_twice(toy, tmp_path, faults):
     assert logs[0] == logs[1]
     steps = [json.loads(line)["step"] for line in logs[1] if "train/loss" in line]
     assert steps == sorted(set(steps))
+    full_tb, cut_tb = _scalars(tmp_path / "full"), _scalars(cut)
+    assert len(list(cut.rglob("events.out.tfevents.*"))) >= 2  # before the stop, after resume
+    assert [k for k in cut_tb if k[0] == "train/loss"] and cut_tb == full_tb
+
+
+def _scalars(folder):
+    """(tag, step, value) of every scalar in the run's TensorBoard files, sorted."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    out = []
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.HasField("simple_value"):
+                    out.append((value.tag, event.step, value.simple_value))
+                elif value.HasField("tensor") and value.tensor.float_val:
+                    out.append((value.tag, event.step, value.tensor.float_val[0]))
+    return sorted(out)

@@ -16,6 +16,7 @@ from .. import jsonsafe
 from ..state_io import plain
 from .checkpoint import write_json_atomic
 from .results import ContinualResult, TaskScore
+from .tb_trim import trim_event_files
 
 
 class JsonlTracker(GeneralTracker):
@@ -82,6 +83,11 @@ class RunOutputs:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("".join(kept), encoding="utf-8")
         tmp.replace(path)
+
+    def trim_event_files(self, step: int) -> None:
+        """The same for the TensorBoard event files below the run folder."""
+        if self.is_main:
+            trim_event_files(self.root, step)
 
     def write_results(self, result: ContinualResult) -> None:
         if self.is_main:
