@@ -66,6 +66,12 @@ class RunOutputs:
                 },
             )
 
+    def trim_after(self, step: int) -> None:
+        """Drop what was logged after global step ``step`` (a resume from the checkpoint of that
+        step logs those steps again): ``train_log.jsonl`` lines and TensorBoard events."""
+        self.trim_log(step)
+        self.trim_event_files(step)
+
     def trim_log(self, step: int) -> None:
         """Drop the ``train_log.jsonl`` lines logged after global step ``step`` (a resumed run
         logs them again; the checkpoint it resumes from was written at ``step``)."""

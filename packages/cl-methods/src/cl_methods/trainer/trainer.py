@@ -101,8 +101,7 @@ class ContinualTrainer:
         self.pos, saved = Position(), None
         if resume:
             saved, result = self.checkpoints.resume(self, names, result)
-            self.outputs.trim_log(self.pos.global_step)  # steps after it will be logged again
-            self.outputs.trim_event_files(self.pos.global_step)
+            self.outputs.trim_after(self.pos.global_step)  # steps after it are logged again
         settings = (cfg.to_dict(), method.name, method.config.to_dict())
         self.outputs.write_config(*settings, names)
         acc.init_trackers("continual", config=tracker_config(*settings))
