@@ -127,19 +127,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _claim_path(run: Run, work: Path) -> Path:
+    return work / f"{run.rel_dir}.claim"
+
+
+def _holder(path: Path) -> int:
+    """The pid written in a claim file (0: unreadable, or gone)."""
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def claim(run: Run, work: Path) -> int | None:
     """Claim ``run`` for this process: None when claimed, else the pid of the live driver that
     holds it. A claim whose process is gone (a killed driver) is taken over."""
-    path = work / f"{run.rel_dir}.claim"
+    path = _claim_path(run, work)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            try:
-                holder = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                holder = 0
+            holder = _holder(path)
             if holder == os.getpid():
                 return None
             if holder and _alive(holder):
@@ -153,12 +162,9 @@ def claim(run: Run, work: Path) -> int | None:
 
 
 def release(run: Run, work: Path) -> None:
-    path = work / f"{run.rel_dir}.claim"
-    try:
-        if int(path.read_text().strip() or 0) == os.getpid():
-            path.unlink()
-    except (OSError, ValueError):
-        pass
+    path = _claim_path(run, work)
+    if _holder(path) == os.getpid():
+        path.unlink(missing_ok=True)
 
 
 def child_env(threads: int | None) -> dict[str, str]:

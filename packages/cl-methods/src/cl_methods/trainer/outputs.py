@@ -70,7 +70,8 @@ class RunOutputs:
         """Drop what was logged after global step ``step`` (a resume from the checkpoint of that
         step logs those steps again): ``train_log.jsonl`` lines and TensorBoard events."""
         self.trim_log(step)
-        self.trim_event_files(step)
+        if self.is_main:
+            trim_event_files(self.root, step)
 
     def trim_log(self, step: int) -> None:
         """Drop the ``train_log.jsonl`` lines logged after global step ``step`` (a resumed run
@@ -89,11 +90,6 @@ class RunOutputs:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("".join(kept), encoding="utf-8")
         tmp.replace(path)
-
-    def trim_event_files(self, step: int) -> None:
-        """The same for the TensorBoard event files below the run folder."""
-        if self.is_main:
-            trim_event_files(self.root, step)
 
     def write_results(self, result: ContinualResult) -> None:
         if self.is_main:
