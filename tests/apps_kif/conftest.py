@@ -11,25 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "apps"
 if str(APPS) not in sys.path:
     sys.path.insert(0, str(APPS))
+TESTS = ROOT / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+from quick_args import QUICK_KIF  # noqa: E402
 
-
-# A smaller smoke run for tests: 3 tasks, 24 training and 4 test examples each, 2 epochs.
-QUICK = [
-    "--preset",
-    "smoke",
-    "--max-train-samples",
-    "24",
-    "--max-test-samples",
-    "4",
-    "--epochs",
-    "2",
-    "--per-device-batch",
-    "4",
-    "--log-with",
-    "none",
-    "--no-progress",
-    "--no-plot",
-]
+#: a smaller smoke run for tests: 3 tasks, 24 training and 4 test examples each, 2 epochs
+QUICK = list(QUICK_KIF)
 
 
 @pytest.fixture

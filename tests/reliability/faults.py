@@ -16,6 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+from quick_args import QUICK_KIF  # noqa: E402
+
 FAULTS = ROOT / "tests" / "fault_injection.py"
 CLASSIC = ROOT / "apps" / "configs" / "classic" / "topic3_minilm_seq.yaml"
 #: keys whose values are wall-clock times, paths or the host, not results
@@ -40,12 +44,6 @@ TINY_RUN_CL = (
     *("--config", str(CLASSIC), "--backbone.model", "tiny-bert"),
     *("--data.train_per_class", "2", "--data.test_per_class", "2", "--data.num_tasks", "2"),
     *("--trainer.progress", "false", "--trainer.batch_size", "2"),
-)
-#: Recurrent-KIF's smoke preset cut down: 3 tasks, 24 training and 4 test examples, 2 epochs
-QUICK_KIF = (
-    *("--preset", "smoke", "--max-train-samples", "24", "--max-test-samples", "4"),
-    *("--epochs", "2", "--per-device-batch", "4", "--log-with", "none"),
-    *("--no-progress", "--no-plot"),
 )
 
 FAMILIES: dict[str, Family] = {
