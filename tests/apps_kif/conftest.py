@@ -16,13 +16,10 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 from quick_args import QUICK_KIF  # noqa: E402
 
-#: a smaller smoke run for tests: 3 tasks, 24 training and 4 test examples each, 2 epochs
-QUICK = list(QUICK_KIF)
-
 
 @pytest.fixture
 def quick_args() -> list[str]:
-    return list(QUICK)
+    return list(QUICK_KIF)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +33,13 @@ def smoke_run(tmp_path_factory, shared_data, app_script):
     """One uninterrupted quick smoke run as a script, shared by the module's tests."""
     out = tmp_path_factory.mktemp("kif") / "full"
     proc = app_script(
-        "reproduce_kif.py", *QUICK, "--checkpoint-every", "4", "--output-dir", str(out), timeout=600
+        "reproduce_kif.py",
+        *QUICK_KIF,
+        "--checkpoint-every",
+        "4",
+        "--output-dir",
+        str(out),
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
